@@ -1,0 +1,58 @@
+"""Turns a validated Recipe into live objects: the data source and the Pipeline.
+
+Constructors may still refuse values (ranges a signature cannot express); those refusals are
+collected across all stages and reported together as one RecipeError.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Dict, List, Optional, Tuple
+
+from .errors import OdepipeError, RecipeError
+from .pipeline import Pipeline
+from .recipe import Recipe
+from .stages import DataSource
+
+
+def _construct(section: str, recipe: Recipe, host: Any, supplied: Dict[str, Any],
+               problems: List[str]) -> Optional[Any]:
+    kind, params = recipe.components[section]
+    cls = host.registries.for_section(section).get(kind).cls
+    accepted = inspect.signature(cls.__init__).parameters
+    extra = {k: v for k, v in supplied.items() if k in accepted}
+    try:
+        return cls(**params, **extra)
+    except OdepipeError as exc:
+        problems.append(f"{section} ({kind}): {exc}")
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{section} ({kind}) rejected its parameters: {exc}")
+    return None
+
+
+def build_data(recipe: Recipe, host: Any) -> DataSource:
+    problems: List[str] = []
+    data = _construct("data", recipe, host, {"seed": recipe.seed}, problems)
+    if problems:
+        raise RecipeError(problems, recipe.source)
+    return data
+
+
+def build_pipeline(recipe: Recipe, host: Any, dims: Dict[str, int]) -> Pipeline:
+    """Builds every stage (collecting all refusals), then the Pipeline."""
+    problems: List[str] = []
+    supplied = {"latent_dim": recipe.model.latent_dim, **dims}
+    stages = {s: _construct(s, recipe, host, supplied, problems)
+              for s in ("encoder", "dynamics", "solver", "decoder")}
+    if problems:
+        raise RecipeError(problems, recipe.source)
+    return Pipeline(latent_dim=recipe.model.latent_dim, variational=recipe.model.variational,
+                    **stages)
+
+
+def build(recipe: Recipe, host: Any) -> Tuple[DataSource, Pipeline]:
+    """Data source and pipeline, checked against each other on a two-item batch."""
+    data = build_data(recipe, host)
+    model = build_pipeline(recipe, host, data.dims())
+    items = data.dataset("train")
+    model.check(data.collate([items[i] for i in range(min(2, len(items)))]))
+    return data, model

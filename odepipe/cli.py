@@ -1,0 +1,196 @@
+"""The ``odepipe`` command line (click). Torch and friends are imported inside commands only.
+
+Any :class:`odepipe.OdepipeError` (a user's mistake) becomes a message on stderr and exit code
+2, without a traceback; ``odepipe --traceback ...`` shows it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import warnings
+from typing import Any, List, Optional, Sequence, Tuple
+
+import click
+
+from .errors import OdepipeError
+
+#: built-in plugin modules that add commands; imported for every command, so torch-free at top
+COMMAND_PLUGINS: Tuple[str, ...] = ()
+
+
+class OdepipeGroup(click.Group):
+    """Turns user errors into exit code 2 with a message, unless --traceback was given."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OdepipeError as exc:
+            if ctx.meta.get("odepipe.traceback") or os.environ.get("ODEPIPE_TRACEBACK"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(getattr(exc, "exit_code", 2))
+        except KeyboardInterrupt as exc:
+            click.echo(f"\n{exc or 'interrupted'}", err=True)
+            ctx.exit(130)
+
+
+def _format_warning(message, category, filename, lineno, line=None):  # noqa: ANN001
+    from .plugins import PluginWarning
+
+    if issubclass(category, PluginWarning):
+        return f"{message}\n"
+    return _original_format(message, category, filename, lineno, line)
+
+
+_original_format = warnings.formatwarning
+warnings.formatwarning = _format_warning
+
+
+@click.group(cls=OdepipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--traceback", is_flag=True, help="Show full tracebacks for errors.")
+@click.version_option(package_name="odepipe")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool) -> None:
+    """odepipe: latent Neural ODE models from a recipe.
+
+    \b
+    odepipe run spiral                      train the shipped spiral recipe
+    odepipe run my.yaml train.steps=100     a recipe file with an override
+    odepipe ls                              list components and their plugins
+    """
+    ctx.meta["odepipe.traceback"] = traceback
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("recipe", required=False)
+@click.argument("overrides", nargs=-1)
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Run folder (default runs/<recipe>-<time>).")
+@click.option("--device", help="Shorthand for train.device=... (auto, cpu, cuda).")
+@click.option("--resume", "resume", type=click.Path(file_okay=False), help="Continue the run in this folder from its checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def run(recipe: Optional[str], overrides: Sequence[str], out: Optional[str], device: Optional[str],
+        resume: Optional[str], overwrite: bool, quiet: bool) -> None:
+    """Train, evaluate and save a run of RECIPE (a path or a shipped recipe's name).
+
+    OVERRIDES are KEY=VALUE pairs such as train.steps=100 solver.adjoint=true, or encoder=lstm
+    to switch a component's type. With --resume DIR the recipe defaults to DIR/recipe.yaml.
+    """
+    from . import rundir
+    from .recipe import load_recipe
+    from .train import train
+
+    overrides = list(overrides)
+    if recipe and "=" in recipe:  # `odepipe run --resume DIR train.steps=10`
+        overrides.insert(0, recipe)
+        recipe = None
+    if resume:
+        if not os.path.isfile(os.path.join(resume, rundir.CHECKPOINT)):
+            raise click.UsageError(f"--resume {resume}: no {rundir.CHECKPOINT} in that folder")
+        recipe = recipe or os.path.join(resume, rundir.RECIPE)
+    if not recipe:
+        raise click.UsageError("give a RECIPE (a path or a shipped name), or --resume DIR")
+    if device:
+        overrides.append(f"train.device={device}")
+    parsed = load_recipe(recipe, overrides)
+    run_dir = resume or rundir.prepare(out or rundir.default_dir(parsed.name), overwrite)
+    click.echo(f"odepipe: run folder {run_dir}", err=True)
+    summary = train(parsed, run_dir, resume=bool(resume), progress=not quiet)
+    click.echo(json.dumps(summary, indent=2))
+
+
+@cli.command()
+@click.argument("recipe")
+@click.argument("overrides", nargs=-1)
+def validate(recipe: str, overrides: Sequence[str]) -> None:
+    """Check RECIPE (and OVERRIDES) without training: every problem at once, exit 2 if any."""
+    from .build import build
+    from .plugins import load_plugins
+    from .recipe import load_recipe
+
+    parsed = load_recipe(recipe, list(overrides))
+    build(parsed, load_plugins(tuple(parsed.plugins)))
+    click.echo(f"{parsed.source}: ok")
+
+
+@cli.command("ls")
+@click.argument("kind", required=False)
+def ls(kind: Optional[str]) -> None:
+    """List registered components (of one KIND) with the plugin that gave each."""
+    from .plugins import load_plugins
+    from .registry import KINDS, did_you_mean
+
+    host = load_plugins()
+    aliases = {section: k for k, (_, section) in KINDS.items()}
+    if kind is not None:
+        kind = aliases.get(kind, kind)
+        if kind not in KINDS:
+            valid = list(KINDS) + list(aliases)
+            raise click.BadParameter(f"unknown kind {kind!r}{did_you_mean(kind, valid)}; valid: "
+                                     f"{', '.join(KINDS)}", param_hint="KIND")
+    for k in [kind] if kind else list(KINDS):
+        click.echo(f"{k}:")
+        for c in host.registries[k]:
+            click.echo(f"  {c.name:<16} {c.plugin:<28} {c.help}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--all", "show_all", is_flag=True, help="Include the built-in plugins.")
+def plugins(as_json: bool, show_all: bool) -> None:
+    """List plugins: name, distribution, version, hooks, components, load error."""
+    import dataclasses
+
+    from .plugins import load_plugins
+
+    infos = [i for i in load_plugins().infos.values() if show_all or not i.builtin]
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(i) for i in infos], indent=2))
+        return
+    if not infos:
+        click.echo("no third-party plugins installed (odepipe plugins --all lists the built-ins)")
+    for i in infos:
+        dist = f"{i.distribution or '-'} {i.version or ''}".strip()
+        status = f"ERROR {i.error}" if i.error else "ok"
+        click.echo(f"{i.name}  [{dist}]  {status}")
+        if i.hooks:
+            click.echo(f"    hooks: {', '.join(i.hooks)}")
+        if i.components:
+            click.echo(f"    components: {', '.join(i.components)}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("dest", type=click.Path())
+def cp(name: str, dest: str) -> None:
+    """Copy the shipped recipe NAME to DEST, to edit it."""
+    import importlib.resources
+
+    from .errors import RecipeError
+    from .recipe import shipped_recipes
+    from .registry import did_you_mean
+
+    names = shipped_recipes()
+    stem = name[:-5] if name.endswith(".yaml") else name
+    if stem not in names:
+        raise RecipeError([f"no shipped recipe {name!r}{did_you_mean(stem, names)}; shipped: "
+                           f"{', '.join(names)}"])
+    target = os.path.join(dest, stem + ".yaml") if os.path.isdir(dest) else dest
+    if os.path.exists(target):
+        raise click.UsageError(f"{target} exists; remove it or choose another DEST")
+    with importlib.resources.as_file(importlib.resources.files("odepipe.recipes") / f"{stem}.yaml") as src:
+        shutil.copyfile(src, target)
+    click.echo(f"copied {stem} to {target}")
+
+
+def _add_plugin_commands() -> None:
+    from .plugins import PluginHost
+
+    PluginHost(builtins=COMMAND_PLUGINS).register_commands(cli)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    _add_plugin_commands()
+    cli.main(args=argv, prog_name="odepipe")

@@ -1,0 +1,96 @@
+"""Hook specifications: the whole plugin interface of odepipe.
+
+A plugin is a module (or object) with functions marked ``@odepipe.hookimpl`` whose names are the
+hooks below. Each ``odepipe_register_*`` hook receives one argument, ``register``, a callable:
+
+    register(name: str, cls: type, help: str | None = None) -> None
+
+``name`` is what recipes write after ``type:``; ``cls`` must subclass the stage base named in the
+hook (the registry refuses anything else); ``help`` is a one-line description for ``odepipe ls``
+(the class docstring's first line when omitted). The class's ``__init__`` keyword arguments are
+the recipe parameters of that component; their annotations are used to type-check recipes and
+their defaults are the component's defaults. Arguments that the pipeline supplies itself
+(``latent_dim``, ``obs_dim``, ``vocab_size``, ``seed``) are passed when the signature names them.
+
+These docstrings are the plugin reference; the README's "Writing a plugin" section is generated
+from the same names and a test fails if a hook is left undocumented there.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("odepipe")
+
+Register = Callable[..., None]
+
+
+@hookspec
+def odepipe_register_encoders(register: Register) -> None:
+    """Register Encoder subclasses (``odepipe.Encoder``): batch -> Posterior q(z0|x).
+
+    Constructor arguments the pipeline supplies: ``latent_dim``, and ``obs_dim`` for series or
+    ``vocab_size`` for tokens. ``forward(batch)`` returns ``Posterior(mean, logvar)`` of shape
+    ``(B, latent_dim)``.
+    """
+
+
+@hookspec
+def odepipe_register_dynamics(register: Register) -> None:
+    """Register Dynamics subclasses (``odepipe.Dynamics``): the vector field f(t, z).
+
+    Constructor argument supplied: ``latent_dim``. ``forward(t, z)`` takes a scalar tensor and
+    ``(B, latent_dim)`` and returns dz/dt of the same shape. It must be differentiable and use
+    only its registered parameters, so that the adjoint method works.
+    """
+
+
+@hookspec
+def odepipe_register_solvers(register: Register) -> None:
+    """Register Solver subclasses (``odepipe.Solver``): integrate a field over a time grid.
+
+    ``forward(dynamics, z0, times)`` takes ``(B, L)`` and an increasing ``(T,)`` grid and
+    returns ``(B, T, L)``. Count evaluations of the field in ``nfe_forward`` and
+    ``nfe_backward``. ``prepare(dynamics)`` is called once when the pipeline is built.
+    """
+
+
+@hookspec
+def odepipe_register_decoders(register: Register) -> None:
+    """Register Decoder subclasses (``odepipe.Decoder``): latent states -> a distribution.
+
+    Constructor arguments supplied: ``latent_dim``, and ``obs_dim`` or ``vocab_size``.
+    ``forward(z, batch)`` takes ``(B, T, latent_dim)`` and returns a
+    ``torch.distributions.Distribution`` whose ``log_prob`` of the batch's data is ``(B, T, D)``
+    (series) or ``(B, T)`` (tokens).
+    """
+
+
+@hookspec
+def odepipe_register_data_sources(register: Register) -> None:
+    """Register DataSource subclasses (``odepipe.DataSource``): datasets for every split.
+
+    Constructor argument supplied: ``seed``. Implement ``dataset(split)``, ``collate(items)``
+    returning a ``Batch`` and ``dims()``; optionally ``evaluate`` and ``plot``.
+    """
+
+
+@hookspec
+def odepipe_register_commands(cli: Any) -> None:
+    """Add commands to the ``odepipe`` command line.
+
+    ``cli`` is the top-level ``click.Group``; add commands with ``cli.add_command(cmd)`` or the
+    ``@cli.command()`` decorator. Import heavy libraries inside the command, not at module level,
+    so ``odepipe --help`` stays fast.
+    """
+
+
+#: hook name -> registry kind, for the component hooks.
+COMPONENT_HOOKS = {
+    "odepipe_register_encoders": "encoders",
+    "odepipe_register_dynamics": "dynamics",
+    "odepipe_register_solvers": "solvers",
+    "odepipe_register_decoders": "decoders",
+    "odepipe_register_data_sources": "data_sources",
+}

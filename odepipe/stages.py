@@ -1,0 +1,164 @@
+"""The stage contracts: what one batch looks like at every boundary of the pipeline.
+
+Every stage is batch-first. Encoders, dynamics, solvers and decoders are ``nn.Module``\\ s so that
+their parameters travel with the model, its checkpoint and ``.to(device)``. A plugin component
+subclasses one of these bases; the registry refuses anything else.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Dict, Optional, Sequence
+
+import torch
+from torch import nn
+
+
+@dataclasses.dataclass
+class Batch:
+    """One minibatch.
+
+    Attributes:
+        values: ``(B, T, D)`` float observations of a series, or None for text.
+        tokens: ``(B, T)`` long token ids for text, or None for series.
+        times: ``(T,)`` time grid shared by the batch, or ``(B, T)`` per sample.
+        mask: ``(B, T)`` or ``(B, T, D)``; 1 where an entry was observed, 0 for padding/missing.
+        extras: anything else a data source needs for evaluation (clean trajectories, ids).
+    """
+
+    times: torch.Tensor
+    values: Optional[torch.Tensor] = None
+    tokens: Optional[torch.Tensor] = None
+    mask: Optional[torch.Tensor] = None
+    extras: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def data(self) -> torch.Tensor:
+        """The observed tensor, whichever kind this batch carries."""
+        return self.values if self.values is not None else self.tokens
+
+    @property
+    def size(self) -> int:
+        return self.data.shape[0]
+
+    def to(self, device: torch.device | str) -> "Batch":
+        def move(x: Any) -> Any:
+            return x.to(device) if isinstance(x, torch.Tensor) else x
+
+        return Batch(
+            times=move(self.times),
+            values=move(self.values),
+            tokens=move(self.tokens),
+            mask=move(self.mask),
+            extras={k: move(v) for k, v in self.extras.items()},
+        )
+
+    def prefix(self, length: int) -> "Batch":
+        """The first ``length`` time points: the seed that extrapolation starts from."""
+        def cut(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+            return None if x is None else x[:, :length]
+
+        times = self.times[..., :length]
+        return Batch(times=times, values=cut(self.values), tokens=cut(self.tokens),
+                     mask=cut(self.mask), extras=dict(self.extras))
+
+
+@dataclasses.dataclass
+class Posterior:
+    """A diagonal Gaussian q(z0|x): ``mean`` and ``logvar`` of shape ``(B, L)``."""
+
+    mean: torch.Tensor
+    logvar: torch.Tensor
+
+    def sample(self) -> torch.Tensor:
+        """Reparameterised sample, so gradients reach the encoder."""
+        return self.mean + torch.randn_like(self.mean) * torch.exp(0.5 * self.logvar)
+
+    def kl_per_dim(self) -> torch.Tensor:
+        """KL(q || N(0, I)) for every latent dimension, ``(B, L)``."""
+        return 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar)
+
+    def kl(self) -> torch.Tensor:
+        """KL(q || N(0, I)) summed over latent dimensions, ``(B,)``."""
+        return self.kl_per_dim().sum(-1)
+
+
+class Encoder(nn.Module, abc.ABC):
+    """Reads a batch (in reverse time, as the ODE-VAE does) into q(z0|x)."""
+
+    @abc.abstractmethod
+    def forward(self, batch: Batch) -> Posterior:
+        """Returns a Posterior with mean and logvar of shape ``(B, latent_dim)``."""
+
+
+class Dynamics(nn.Module, abc.ABC):
+    """The vector field dz/dt = f(t, z) of the latent ODE."""
+
+    @abc.abstractmethod
+    def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``t`` is a scalar tensor, ``z`` is ``(B, L)``; returns dz/dt of shape ``(B, L)``."""
+
+
+class Solver(nn.Module, abc.ABC):
+    """Integrates a Dynamics field from z0 over a time grid; counts function evaluations.
+
+    A solver is a module so that one with weights of its own (a ResNet's per-layer copies of the
+    field) checkpoints like every other stage.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nfe_forward = 0
+        self.nfe_backward = 0
+
+    def prepare(self, dynamics: Dynamics) -> None:
+        """Called once when the pipeline is built; a solver may copy or wrap the field here."""
+
+    def reset_nfe(self) -> None:
+        self.nfe_forward = 0
+        self.nfe_backward = 0
+
+    @abc.abstractmethod
+    def forward(self, dynamics: Dynamics, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+        """``z0`` is ``(B, L)``, ``times`` is ``(T,)`` increasing; returns ``(B, T, L)``."""
+
+
+class Decoder(nn.Module, abc.ABC):
+    """Maps latent states back to a distribution over the data."""
+
+    @abc.abstractmethod
+    def forward(self, z: torch.Tensor, batch: Batch) -> torch.distributions.Distribution:
+        """``z`` is ``(B, T, L)``; returns a distribution whose ``log_prob`` of the batch's data
+        is ``(B, T, D)`` for series or ``(B, T)`` for tokens."""
+
+
+class DataSource(abc.ABC):
+    """Provides datasets for the splits, a collate function, and dimensions for the model.
+
+    Subclasses take their parameters as keyword arguments (bound from the recipe) plus ``seed``.
+    """
+
+    splits: Sequence[str] = ("train", "test")
+
+    @abc.abstractmethod
+    def dataset(self, split: str) -> torch.utils.data.Dataset:
+        """The items of one split; ``collate`` turns a list of them into a Batch."""
+
+    @abc.abstractmethod
+    def collate(self, items: Sequence[Any]) -> Batch:
+        """Stacks dataset items into one Batch."""
+
+    @abc.abstractmethod
+    def dims(self) -> Dict[str, int]:
+        """Sizes other stages are built with, e.g. ``{"obs_dim": 2}`` or ``{"vocab_size": 8000}``."""
+
+    def evaluate(self, model: Any, batch: Batch) -> Dict[str, float]:
+        """Data-specific metrics on one evaluation batch (summed over items; the trainer divides
+        by the number of items). The default adds nothing to the generic ELBO metrics."""
+        return {}
+
+    def plot(self, model: Any, batch: Batch, out_dir: str) -> None:
+        """Optional: draw figures of the model on an evaluation batch into ``out_dir``."""
+
+
+__all__ = ["Batch", "Posterior", "Encoder", "Dynamics", "Solver", "Decoder", "DataSource"]

@@ -1,0 +1,216 @@
+"""The training loop. Reads top to bottom: set up, resume, train, evaluate, save.
+
+Every batch is a pure function of (seed, step), and every schedule a function of the step, so
+a resumed run draws exactly what the uninterrupted one would have: bit-for-bit on CPU.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import time
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from . import rundir
+from .build import build
+from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import CheckpointError, NumericalError
+from .pipeline import Pipeline
+from .plugins import load_plugins
+from .recipe import Recipe
+from .schedules import kl_weight, lr_factor
+from .stages import DataSource
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CheckpointError("train.device=cuda but no CUDA device is available; use "
+                              "train.device=auto or train.device=cpu")
+    return torch.device(name)
+
+
+class BatchPlan:
+    """Which items step ``s`` trains on: epoch-wise permutations seeded by (seed, epoch)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.bs, self.seed = n, min(batch_size, n), seed
+        self.per_epoch = max(1, n // self.bs)
+        self._epoch, self._perm = -1, None
+
+    def indices(self, step: int) -> List[int]:
+        epoch, j = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+        return self._perm[j * self.bs:(j + 1) * self.bs].tolist()
+
+
+def _rng_state() -> Dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((3, tuple(state["python"]), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@torch.no_grad()
+def evaluate(model: Pipeline, data: DataSource, device: torch.device, batch_size: int,
+             limit: Optional[int] = None) -> Dict[str, float]:
+    """Test-split metrics averaged per item: ELBO parts at the posterior mean, data metrics."""
+    was_training = model.training
+    model.eval()
+    items = list(data.dataset("test"))[:limit]
+    totals: Dict[str, float] = {}
+    for start in range(0, len(items), batch_size):
+        batch = data.collate(items[start:start + batch_size]).to(device)
+        parts = model.elbo(batch, sample=False)
+        n = batch.size
+        values = {"log_lik": parts.log_lik.item() * n, "kl": parts.kl.item() * n,
+                  "elbo": parts.elbo.item() * n, **data.evaluate(model, batch)}
+        for k, v in values.items():
+            totals[k] = totals.get(k, 0.0) + v
+    model.train(was_training)
+    return {f"test_{k}": v / max(1, len(items)) for k, v in totals.items()}
+
+
+def _check_finite(step: int, what: str, value: torch.Tensor, run_dir: str) -> None:
+    if not torch.isfinite(value).all():
+        raise NumericalError(
+            f"the {what} became NaN or Inf at step {step}; the last good checkpoint is kept in "
+            f"{run_dir}. Try a smaller train.lr, train.grad_clip=1.0, or tighter solver "
+            f"tolerances, then --resume {run_dir}")
+
+
+def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = True,
+          on_event: Any = None) -> Dict[str, Any]:
+    """Trains ``recipe`` into ``run_dir`` (prepared by the caller) and returns the summary."""
+    cfg = recipe.train
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    torch.manual_seed(recipe.seed)
+    random.seed(recipe.seed)
+    host = load_plugins(tuple(recipe.plugins))
+    data, model = build(recipe, host)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    plan = BatchPlan(len(data.dataset("train")), cfg.batch_size, recipe.seed)
+    train_items = list(data.dataset("train"))
+
+    step, elapsed = 0, 0.0
+    ckpt_path = os.path.join(run_dir, rundir.CHECKPOINT)
+    if resume:
+        state = load_checkpoint(ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        _set_rng_state(state["rng"])
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        rundir.truncate_metrics(run_dir, step)
+    else:
+        rundir.write_text(os.path.join(run_dir, rundir.RECIPE), recipe.to_yaml())
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_path, {
+            "step": step, "elapsed": elapsed + time.perf_counter() - started,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "rng": _rng_state(), "recipe": recipe.to_yaml()})
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=step, desc=recipe.name, disable=not progress,
+               dynamic_ncols=True, mininterval=0.5)
+    started = time.perf_counter()
+    nfe_f = nfe_b = 0
+    previous_handler = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM behaves like Ctrl-C
+    model.train()
+    try:
+        while step < cfg.steps:
+            if cfg.max_seconds and elapsed + time.perf_counter() - started > cfg.max_seconds:
+                break
+            batch = data.collate([train_items[i] for i in plan.indices(step)]).to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor(step, cfg)
+            beta = kl_weight(step, cfg)
+            model.solver.reset_nfe()
+            parts = model.elbo(batch, beta=beta, free_bits=cfg.free_bits)
+            _check_finite(step + 1, "loss", parts.loss, run_dir)
+            optimizer.zero_grad(set_to_none=True)
+            parts.loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
+            _check_finite(step + 1, "gradient norm", norm, run_dir)
+            optimizer.step()
+            step += 1
+            nfe_f, nfe_b = nfe_f + model.solver.nfe_forward, nfe_b + model.solver.nfe_backward
+            bar.update(1)
+            if cfg.log_every and (step % cfg.log_every == 0 or step == cfg.steps):
+                record = {"step": step, "loss": parts.loss.item(), "log_lik": parts.log_lik.item(),
+                          "kl": parts.kl.item(), "elbo": parts.elbo.item(), "beta": beta,
+                          "lr": optimizer.param_groups[0]["lr"], "grad_norm": float(norm),
+                          "nfe_forward": model.solver.nfe_forward,
+                          "nfe_backward": model.solver.nfe_backward,
+                          "seconds": round(elapsed + time.perf_counter() - started, 3)}
+                rundir.append_metrics(run_dir, record)
+                bar.set_postfix(loss=f"{record['loss']:.3g}", nfe=record["nfe_forward"])
+            if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
+                metrics = evaluate(model, data, device, cfg.eval_batch_size, cfg.eval_items)
+                rundir.append_metrics(run_dir, {"step": step, "kind": "eval", **metrics})
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                checkpoint()
+            if on_event is not None:
+                on_event(step)
+    except KeyboardInterrupt:
+        checkpoint()
+        bar.close()
+        raise KeyboardInterrupt(f"interrupted at step {step}; checkpoint saved, continue with "
+                                f"--resume {run_dir}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    bar.close()
+    checkpoint()
+    seconds = elapsed + time.perf_counter() - started
+    trained = max(1, step - (int(state["step"]) if resume else 0))
+
+    metrics = evaluate(model, data, device, cfg.eval_batch_size)
+    summary = {"recipe": recipe.name, "steps": step, "seconds": round(seconds, 2),
+               "device": str(device), "parameters": sum(p.numel() for p in model.parameters()),
+               "nfe_forward_per_step": nfe_f / trained, "nfe_backward_per_step": nfe_b / trained,
+               **metrics}
+    rundir.append_metrics(run_dir, {"step": step, "kind": "final", **metrics})
+    rundir.write_summary(run_dir, summary)
+    if cfg.plot:
+        _plot(model, data, device, run_dir)
+    return summary
+
+
+def _plot(model: Pipeline, data: DataSource, device: torch.device, run_dir: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots = os.path.join(run_dir, "plots")
+    os.makedirs(plots, exist_ok=True)
+    records = [r for r in rundir.read_metrics(run_dir) if "loss" in r]
+    if records:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot([r["step"] for r in records], [r["loss"] for r in records])
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (-ELBO per item)")
+        ax.set_yscale("symlog")
+        fig.tight_layout()
+        fig.savefig(os.path.join(plots, "loss.png"), dpi=100)
+        plt.close(fig)
+    items = list(data.dataset("test"))[:8]
+    model.eval()
+    data.plot(model, data.collate(items).to(device), plots)
