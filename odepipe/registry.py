@@ -11,15 +11,14 @@ import inspect
 from typing import Dict, Iterator, List, Optional
 
 from .errors import RegistryError
-from .stages import DataSource, Decoder, Dynamics, Encoder, Solver
 
-#: registry kind -> (stage base class, recipe section that names it)
+#: registry kind -> (name of the stage base class in odepipe.stages, recipe section)
 KINDS = {
-    "encoders": (Encoder, "encoder"),
-    "dynamics": (Dynamics, "dynamics"),
-    "solvers": (Solver, "solver"),
-    "decoders": (Decoder, "decoder"),
-    "data_sources": (DataSource, "data"),
+    "encoders": ("Encoder", "encoder"),
+    "dynamics": ("Dynamics", "dynamics"),
+    "solvers": ("Solver", "solver"),
+    "decoders": ("Decoder", "decoder"),
+    "data_sources": ("DataSource", "data"),
 }
 
 
@@ -47,8 +46,14 @@ class Registry:
         if kind not in KINDS:
             raise ValueError(f"unknown registry kind {kind!r}")
         self.kind = kind
-        self.base = KINDS[kind][0]
         self._items: Dict[str, Component] = {}
+
+    @property
+    def base(self) -> type:
+        """The stage base class; imported on first use because it needs torch."""
+        from . import stages
+
+        return getattr(stages, KINDS[self.kind][0])
 
     def check(self, name: object, cls: object, plugin: str) -> Component:
         """Validates one registration without adding it; returns the Component it would add."""
