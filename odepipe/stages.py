@@ -160,5 +160,13 @@ class DataSource(abc.ABC):
     def plot(self, model: Any, batch: Batch, out_dir: str) -> None:
         """Optional: draw figures of the model on an evaluation batch into ``out_dir``."""
 
+    def sample(self, model: Any, n: int, out_dir: Optional[str] = None) -> Sequence[str]:
+        """Decodes ``n`` draws of z0 from the prior N(0, I) into data this source understands;
+        returns one printable line per draw and may write files (CSV, plots) into ``out_dir``.
+        Used by ``odepipe sample``; sources that cannot sample keep this default."""
+        from .errors import DataError
+
+        raise DataError(f"data source {type(self).__name__} does not support sampling")
+
 
 __all__ = ["Batch", "Posterior", "Encoder", "Dynamics", "Solver", "Decoder", "DataSource"]

@@ -66,12 +66,14 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
 
 @torch.no_grad()
 def evaluate(model: Pipeline, data: DataSource, device: torch.device, batch_size: int,
-             limit: Optional[int] = None) -> Dict[str, float]:
-    """Test-split metrics averaged per item: ELBO parts at the posterior mean, data metrics."""
+             limit: Optional[int] = None, split: str = "test") -> Dict[str, float]:
+    """Metrics of one split, averaged per item: ELBO parts at the posterior mean, active units,
+    per-token NLL and perplexity for token data, and the data source's own metrics."""
     was_training = model.training
     model.eval()
-    items = list(data.dataset("test"))[:limit]
+    items = list(data.dataset(split))[:limit]
     totals: Dict[str, float] = {}
+    means, tokens = [], 0.0
     for start in range(0, len(items), batch_size):
         batch = data.collate(items[start:start + batch_size]).to(device)
         parts = model.elbo(batch, sample=False)
@@ -80,8 +82,21 @@ def evaluate(model: Pipeline, data: DataSource, device: torch.device, batch_size
                   "elbo": parts.elbo.item() * n, **data.evaluate(model, batch)}
         for k, v in values.items():
             totals[k] = totals.get(k, 0.0) + v
+        means.append(parts.output.posterior.mean.cpu())
+        if batch.tokens is not None:
+            tokens += float(batch.mask.sum()) if batch.mask is not None else batch.tokens.numel()
     model.train(was_training)
-    return {f"test_{k}": v / max(1, len(items)) for k, v in totals.items()}
+    out = {f"{split}_{k}": v / max(1, len(items)) for k, v in totals.items()}
+    if means:
+        # active units (Burda et al. 2016): latent dims whose posterior mean varies across data
+        all_means = torch.cat(means)
+        out[f"{split}_active_units"] = int((all_means.var(0, unbiased=False) > 0.01).sum()) \
+            if all_means.shape[0] > 1 else 0
+    if tokens:
+        nll_token = -totals["log_lik"] / tokens
+        out[f"{split}_nll_per_token"] = nll_token
+        out[f"{split}_perplexity"] = math.exp(min(nll_token, 50.0))
+    return out
 
 
 def _check_finite(step: int, what: str, value: torch.Tensor, run_dir: str) -> None:
@@ -182,7 +197,9 @@ def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = T
     seconds = elapsed + time.perf_counter() - started
     trained = max(1, step - (int(state["step"]) if resume else 0))
 
-    metrics = evaluate(model, data, device, cfg.eval_batch_size)
+    metrics = {}
+    for split in [s for s in data.splits if s != "train"]:
+        metrics.update(evaluate(model, data, device, cfg.eval_batch_size, split=split))
     summary = {"recipe": recipe.name, "steps": step, "seconds": round(seconds, 2),
                "device": str(device), "parameters": sum(p.numel() for p in model.parameters()),
                "nfe_forward_per_step": nfe_f / trained, "nfe_backward_per_step": nfe_b / trained,
