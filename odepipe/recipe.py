@@ -178,7 +178,7 @@ def _validate_component(section: str, spec: Any, host: Any,
         problems.append(f"{section}.type is missing; valid: {', '.join(registry.names())}")
         return None
     if not isinstance(kind, str) or kind not in registry:
-        problems.append(f"{section}.type: unknown {registry.kind} type {kind!r}"
+        problems.append(f"{section}.type: unknown {section} type {kind!r}"
                         f"{did_you_mean(str(kind), registry.names())}; valid: "
                         f"{', '.join(registry.names())}")
         return None

@@ -64,6 +64,10 @@ class TorchdiffeqSolver(Solver):
     def forward(self, dynamics: Dynamics, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         import torchdiffeq
 
+        if self.method == "tsit5":
+            from .tsit5 import install
+
+            install()
         field = _Counted(dynamics, self)
         odeint = torchdiffeq.odeint_adjoint if self.adjoint else torchdiffeq.odeint
         kwargs: Dict[str, Any] = dict(rtol=self.rtol, atol=self.atol, method=self.method,
