@@ -29,20 +29,17 @@ def _construct(section: str, recipe: Recipe, host: Any, supplied: Dict[str, Any]
     return None
 
 
-def build_data(recipe: Recipe, host: Any) -> DataSource:
-    problems: List[str] = []
-    data = _construct("data", recipe, host, {"seed": recipe.seed}, problems)
-    if problems:
-        raise RecipeError(problems, recipe.source)
-    return data
+def _build_stages(recipe: Recipe, host: Any, dims: Dict[str, int],
+                  problems: List[str]) -> Dict[str, Any]:
+    supplied = {"latent_dim": recipe.model.latent_dim, **dims}
+    return {s: _construct(s, recipe, host, supplied, problems)
+            for s in ("encoder", "dynamics", "solver", "decoder")}
 
 
 def build_pipeline(recipe: Recipe, host: Any, dims: Dict[str, int]) -> Pipeline:
     """Builds every stage (collecting all refusals), then the Pipeline."""
     problems: List[str] = []
-    supplied = {"latent_dim": recipe.model.latent_dim, **dims}
-    stages = {s: _construct(s, recipe, host, supplied, problems)
-              for s in ("encoder", "dynamics", "solver", "decoder")}
+    stages = _build_stages(recipe, host, dims, problems)
     if problems:
         raise RecipeError(problems, recipe.source)
     return Pipeline(latent_dim=recipe.model.latent_dim, variational=recipe.model.variational,
@@ -50,8 +47,15 @@ def build_pipeline(recipe: Recipe, host: Any, dims: Dict[str, int]) -> Pipeline:
 
 
 def build(recipe: Recipe, host: Any) -> Tuple[DataSource, Pipeline]:
-    """Data source and pipeline, checked against each other on a two-item batch."""
-    data = build_data(recipe, host)
+    """Data source and pipeline, checked against each other on a two-item batch.
+
+    When the data source refuses its parameters, the stages are still built with a stand-in
+    ``obs_dim`` so that their own refusals are reported in the same message."""
+    problems: List[str] = []
+    data = _construct("data", recipe, host, {"seed": recipe.seed}, problems)
+    if data is None:
+        _build_stages(recipe, host, {"obs_dim": 1}, problems)
+        raise RecipeError(problems, recipe.source)
     model = build_pipeline(recipe, host, data.dims())
     items = data.dataset("train")
     model.check(data.collate([items[i] for i in range(min(2, len(items)))]))

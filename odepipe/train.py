@@ -136,6 +136,9 @@ def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = T
         rundir.write_text(os.path.join(run_dir, rundir.RECIPE), recipe.to_yaml())
 
     def checkpoint() -> None:
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                _check_finite(step, f"parameter {name}", tensor, run_dir)
         save_checkpoint(ckpt_path, {
             "step": step, "elapsed": elapsed + time.perf_counter() - started,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -159,7 +162,12 @@ def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = T
                 group["lr"] = cfg.lr * lr_factor(step, cfg)
             beta = kl_weight(step, cfg)
             model.solver.reset_nfe()
-            parts = model.elbo(batch, beta=beta, free_bits=cfg.free_bits)
+            try:
+                parts = model.elbo(batch, beta=beta, free_bits=cfg.free_bits)
+            except ValueError as exc:  # torch.distributions refusing NaN parameters
+                if "invalid values" not in str(exc):
+                    raise
+                _check_finite(step + 1, "model output", torch.tensor(float("nan")), run_dir)
             _check_finite(step + 1, "loss", parts.loss, run_dir)
             optimizer.zero_grad(set_to_none=True)
             parts.loss.backward()
