@@ -117,7 +117,8 @@ def validate(recipe: str, overrides: Sequence[str]) -> None:
 
 @cli.command("ls")
 @click.argument("kind", required=False)
-def ls(kind: Optional[str]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def ls(kind: Optional[str], as_json: bool) -> None:
     """List registered components (of one KIND) with the plugin that gave each."""
     from .plugins import load_plugins
     from .registry import KINDS, did_you_mean
@@ -130,10 +131,18 @@ def ls(kind: Optional[str]) -> None:
             valid = list(KINDS) + list(aliases)
             raise click.BadParameter(f"unknown kind {kind!r}{did_you_mean(kind, valid)}; valid: "
                                      f"{', '.join(KINDS)}", param_hint="KIND")
-    for k in [kind] if kind else list(KINDS):
+    kinds = [kind] if kind else list(KINDS)
+    if as_json:
+        click.echo(json.dumps({k: [{"name": c.name, "plugin": c.plugin, "help": c.help,
+                                    "from": host.infos[c.plugin].origin()}
+                                   for c in host.registries[k]] for k in kinds}, indent=2))
+        return
+    for k in kinds:
         click.echo(f"{k}:")
-        for c in host.registries[k]:
-            click.echo(f"  {c.name:<16} {c.plugin:<28} {c.help}")
+        rows = [(c.name, host.plugin_of(c), c.help) for c in host.registries[k]]
+        widths = [max([len(r[i]) for r in rows] + [0]) for i in range(2)]
+        for name, plugin, help_ in rows:
+            click.echo(f"  {name:<{widths[0]}}  {plugin:<{widths[1]}}  {help_}".rstrip())
 
 
 @cli.command()
@@ -147,18 +156,33 @@ def plugins(as_json: bool, show_all: bool) -> None:
 
     infos = [i for i in load_plugins().infos.values() if show_all or not i.builtin]
     if as_json:
-        click.echo(json.dumps([dataclasses.asdict(i) for i in infos], indent=2))
+        click.echo(json.dumps([{**dataclasses.asdict(i), "status": i.status} for i in infos],
+                              indent=2))
         return
     if not infos:
         click.echo("no third-party plugins installed (odepipe plugins --all lists the built-ins)")
-    for i in infos:
-        dist = f"{i.distribution or '-'} {i.version or ''}".strip()
-        status = f"ERROR {i.error}" if i.error else "ok"
-        click.echo(f"{i.name}  [{dist}]  {status}")
-        if i.hooks:
-            click.echo(f"    hooks: {', '.join(i.hooks)}")
-        if i.components:
-            click.echo(f"    components: {', '.join(i.components)}")
+        return
+    import textwrap
+
+    def provided(components: List[str]) -> str:  # "dynamics: a, b; commands: c"
+        by_kind: dict = {}
+        for item in components:
+            kind, _, name = item.partition(":")
+            by_kind.setdefault(kind, []).append(name)
+        return "; ".join(f"{k}: {', '.join(v)}" for k, v in by_kind.items()) or "-"
+
+    head = ("NAME", "DISTRIBUTION", "VERSION", "HOOKS", "COMPONENTS", "STATUS")
+    rows = [(i.name, "built-in" if i.builtin else (i.distribution or "-"), i.version or "-",
+             ", ".join(h.replace("odepipe_register_", "") for h in i.hooks) or "-",
+             textwrap.wrap(provided(i.components), 48) or ["-"], i.status) for i in infos]
+    widths = [max(len(r[c]) for r in [head] + rows) for c in range(4)]
+    widths.append(max([len(line) for r in rows for line in r[4]] + [len(head[4])]))
+    for name, dist, version, hooks, components, status in [head[:4] + ([head[4]], head[5])] + rows:
+        lines = components if isinstance(components, list) else [components]
+        first = (name, dist, version, hooks, lines[0])
+        click.echo("  ".join(f"{v:<{w}}" for v, w in zip(first, widths)) + "  " + status)
+        for more in lines[1:]:
+            click.echo(" " * (sum(widths[:4]) + 8) + more)
 
 
 @cli.command()
@@ -186,9 +210,15 @@ def cp(name: str, dest: str) -> None:
 
 
 def _add_plugin_commands() -> None:
+    """Adds plugin commands without collecting components, so ``--help`` needs no torch; a
+    strict-mode plugin failure exits 2 with its message, like any user error."""
     from .plugins import PluginHost
 
-    PluginHost(builtins=COMMAND_PLUGINS).register_commands(cli)
+    try:
+        PluginHost(builtins=COMMAND_PLUGINS, components=False).register_commands(cli)
+    except OdepipeError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -12,8 +12,10 @@ the recipe parameters of that component; their annotations are used to type-chec
 their defaults are the component's defaults. Arguments that the pipeline supplies itself
 (``latent_dim``, ``obs_dim``, ``vocab_size``, ``seed``) are passed when the signature names them.
 
-These docstrings are the plugin reference; the README's "Writing a plugin" section is generated
-from the same names and a test fails if a hook is left undocumented there.
+These docstrings are the plugin reference. The README's "Writing a plugin" section documents
+every hook with its arguments, and tests/test_plugins.py fails when a hook added here is missing
+there or is implemented by no test plugin. Hook implementations may take a subset of a spec's
+arguments, never others; odepipe refuses a plugin that does otherwise.
 """
 from __future__ import annotations
 

@@ -64,7 +64,8 @@ class Registry:
         if not (inspect.isclass(cls) and issubclass(cls, self.base)):
             raise RegistryError(
                 f"plugin '{plugin}' registered {name!r} as {self.kind}, but {cls!r} is not a "
-                f"subclass of odepipe.{self.base.__name__}")
+                f"subclass of odepipe.{self.base.__name__}; derive it from odepipe."
+                f"{self.base.__name__}")
         if name in self._items:
             other = self._items[name].plugin
             raise RegistryError(

@@ -1,0 +1,335 @@
+"""The plugin host with in-process plugins, recipe ``plugins:``, the ``plugins``/``ls`` commands,
+the real example distribution in recipe runs, and the rule that every hook is documented and
+tested."""
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import odepipe
+from odepipe import hookspecs
+from odepipe import plugins as plugins_module
+from odepipe.cli import cli
+from odepipe.errors import PluginError, RecipeError
+from odepipe.plugins import DEFAULT_PLUGINS, HOOK_ARGS, PluginHost, load_plugins
+from odepipe.recipe import load_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "tests" / "example_plugin"
+
+
+def _example_installed() -> bool:
+    try:
+        eps = md.distribution("odepipe-example").entry_points
+    except md.PackageNotFoundError:
+        return False
+    return any(ep.group == "odepipe" for ep in eps)
+
+
+needs_example = pytest.mark.skipif(
+    not _example_installed(),
+    reason="the example plugin is not installed; run: pip install -e tests/example_plugin")
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch):
+    for name in ("ODEPIPE_STRICT_PLUGINS", "ODEPIPE_DISABLE_PLUGINS", "ODEPIPE_TRACE_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    load_plugins.cache_clear()
+    plugins_module._WARNED.clear()
+    yield
+    load_plugins.cache_clear()
+
+
+def _plugin(**hooks) -> types.ModuleType:
+    """An in-process plugin module whose attributes are marked hook implementations."""
+    module = types.ModuleType("inline_plugin")
+    for name, func in hooks.items():
+        setattr(module, name, odepipe.hookimpl(func))
+    return module
+
+
+def _field_class():
+    class Field(odepipe.Dynamics):
+        """Test field."""
+
+        def __init__(self, latent_dim: int, rate: float = 1.0):
+            super().__init__()
+            self.rate = rate
+
+        def forward(self, t, z):
+            return -self.rate * z
+
+    return Field
+
+
+# -- host behaviour ----------------------------------------------------------------------------
+def test_builtins_load_with_every_component_attributed():
+    host = PluginHost(entry_points=False)
+    assert [n for n in DEFAULT_PLUGINS if host.infos[n].error] == []
+    for kind in ("encoders", "dynamics", "solvers", "decoders", "data_sources"):
+        assert len(host.registries[kind]) > 0
+        for component in host.registries[kind]:
+            assert component.plugin in DEFAULT_PLUGINS
+            assert f"{kind}:{component.name}" in host.infos[component.plugin].components
+
+
+def test_add_plugin_records_errors_instead_of_warning():
+    Field = _field_class()
+    host = PluginHost(entry_points=False)
+
+    def odepipe_register_dynamics(register):
+        register("field_a", Field, help="one\nline")
+        register("field_a", Field)
+
+    info = host.add_plugin(_plugin(odepipe_register_dynamics=odepipe_register_dynamics), "twice")
+    assert info.error == "plugin 'twice' registered dynamics name 'field_a' twice; register each name once"
+    assert "field_a" not in host.registries["dynamics"]
+
+    def good(register):
+        register("field_b", Field, help="A field\n  with a long help.")
+
+    info = host.add_plugin(_plugin(odepipe_register_dynamics=good), "good")
+    assert info.error is None and info.components == ["dynamics:field_b"]
+    assert host.registries["dynamics"].get("field_b").help == "A field with a long help."
+
+
+@pytest.mark.parametrize("name", ["", "has space", 3, "dots.not.allowed"])
+def test_bad_component_names_are_refused(name):
+    Field = _field_class()
+    host = PluginHost(entry_points=False)
+    info = host.add_plugin(_plugin(odepipe_register_dynamics=lambda register: register(name, Field)),
+                           "badname")
+    assert "names must be non-empty strings" in info.error
+
+
+def test_builtin_failure_is_a_bug_and_raises():
+    with pytest.raises(PluginError, match="built-in plugin odepipe_plugins.no_such_module failed"):
+        PluginHost(builtins=("odepipe_plugins.no_such_module",), entry_points=False)
+
+
+def test_register_commands_adds_but_never_replaces():
+    def odepipe_register_commands(cli):
+        @cli.command("fake-hello")
+        def hello():
+            click.echo("hello from a plugin")
+
+    host = PluginHost(builtins=(), entry_points=False, components=False)
+    assert host.add_plugin(_plugin(odepipe_register_commands=odepipe_register_commands),
+                           "hello").components == ["commands:fake-hello"]
+    group = click.Group("odepipe")
+    host.register_commands(group)
+    assert CliRunner().invoke(group, ["fake-hello"]).output == "hello from a plugin\n"
+    host.register_commands(group)  # idempotent
+
+    other = click.Group("other", commands={"fake-hello": click.Command("fake-hello")})
+    host.register_commands(other)  # an entry-point plugin would warn; see test_entry_points
+    assert "'fake-hello' is already a command of odepipe" in host.infos["hello"].error
+    assert "fake-hello" not in host.commands and other.commands["fake-hello"].callback is None
+
+
+def test_help_does_not_import_torch_even_with_plugins_installed():
+    code = ("import sys\nfrom odepipe import cli\ncli._add_plugin_commands()\n"
+            "print(sorted(cli.cli.commands)); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.splitlines()
+    assert out[-1] == "False", out
+    if _example_installed():
+        assert "oscillator" in out[0]
+
+
+# -- recipe plugins: ---------------------------------------------------------------------------
+LOCAL = """
+import odepipe
+from odepipe import Dynamics
+
+class LocalField(Dynamics):
+    '''A field from a local, uninstalled module.'''
+    def __init__(self, latent_dim: int, rate: float = 0.5):
+        super().__init__()
+        self.rate = rate
+    def forward(self, t, z):
+        return -self.rate * z
+
+@odepipe.hookimpl
+def odepipe_register_dynamics(register):
+    register("local_field", LocalField)
+"""
+
+
+def _recipe(tmp_path, plugins):
+    text = textwrap.dedent("""\
+        data:     {type: spiral, n_spirals: 8, n_test: 4}
+        encoder:  {type: gru, hidden_size: 8}
+        dynamics: {type: local_field, rate: 0.25}
+        solver:   {type: rk4, step_size: 0.5}
+        decoder:  {type: mlp, hidden_size: 8}
+        train:    {steps: 2, batch_size: 4}
+        """)
+    path = tmp_path / "local.yaml"
+    path.write_text(text + (f"plugins: {plugins}\n" if plugins is not None else ""))
+    return str(path)
+
+
+def test_recipe_plugins_load_a_local_module_from_the_current_directory(tmp_path, monkeypatch):
+    module = f"odepipe_local_plugin_{os.getpid()}"
+    (tmp_path / f"{module}.py").write_text(LOCAL)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    try:
+        recipe = load_recipe(_recipe(tmp_path, [module]))
+        assert recipe.components["dynamics"] == ("local_field", {"rate": 0.25})
+        assert recipe.plugins == [module]
+        host = load_plugins((module,))
+        assert host.infos[module].source == "recipe"
+        assert host.registries["dynamics"].get("local_field").plugin == module
+        result = CliRunner().invoke(cli, ["validate", _recipe(tmp_path, [module])])
+        assert result.exit_code == 0, result.output
+    finally:
+        sys.modules.pop(module, None)
+
+
+def test_without_plugins_key_no_code_is_imported(tmp_path):
+    with pytest.raises(RecipeError, match="unknown dynamics type 'local_field'"):
+        load_recipe(_recipe(tmp_path, None))
+
+
+def test_recipe_plugin_that_fails_is_a_recipe_problem(tmp_path):
+    with pytest.raises(RecipeError) as err:
+        load_recipe(_recipe(tmp_path, ["odepipe_no_such_module_xyz"]))
+    assert ("plugins: module 'odepipe_no_such_module_xyz' failed to load: ModuleNotFoundError"
+            in str(err.value))
+
+
+# -- the plugins and ls commands ---------------------------------------------------------------
+def test_plugins_all_lists_builtins_in_a_table_and_json():
+    result = CliRunner().invoke(cli, ["plugins", "--all"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["NAME", "DISTRIBUTION", "VERSION", "HOOKS", "COMPONENTS", "STATUS"]
+    row = [line for line in lines if line.startswith("odepipe_plugins.dynamics ")][0]
+    assert row.split()[1:4] == ["built-in", odepipe.__version__, "dynamics"]
+    assert "dynamics: mlp" in row and row.rstrip().endswith("ok")
+    data = json.loads(CliRunner().invoke(cli, ["plugins", "--all", "--json"]).output)
+    entry = [p for p in data if p["name"] == "odepipe_plugins.dynamics"][0]
+    assert entry["builtin"] and entry["components"] == ["dynamics:mlp"] and entry["status"] == "ok"
+    plain = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).output)
+    assert all(not p["builtin"] for p in plain)
+
+
+def test_ls_shows_the_plugin_of_each_component():
+    result = CliRunner().invoke(cli, ["ls", "dynamics"])
+    assert result.exit_code == 0
+    assert re.search(r"^  mlp\s+odepipe_plugins\.dynamics \(built-in\)\s+MLP", result.output, re.M)
+    data = json.loads(CliRunner().invoke(cli, ["ls", "solver", "--json"]).output)
+    assert {"name": "rk4", "plugin": "odepipe_plugins.solvers"}.items() <= data["solvers"][
+        [c["name"] for c in data["solvers"]].index("rk4")].items()
+    bad = CliRunner().invoke(cli, ["ls", "dynamic"])
+    assert bad.exit_code == 2 and "did you mean 'dynamics'" in bad.output
+
+
+# -- the real example distribution -------------------------------------------------------------
+@needs_example
+def test_example_plugin_is_listed_with_version_and_components():
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    row = [line for line in result.output.splitlines() if line.startswith("example ")][0]
+    assert row.split()[1:3] == ["odepipe-example", "0.1.0"]
+    data = [p for p in json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).output)
+            if p["name"] == "example"][0]
+    assert data["error"] is None and data["version"] == "0.1.0"
+    assert sorted(data["components"]) == ["commands:oscillator", "data_sources:damped_oscillator",
+                                          "decoders:student_t", "dynamics:damped_linear"]
+    ls = CliRunner().invoke(cli, ["ls"]).output
+    assert re.search(r"damped_linear\s+example \(odepipe-example 0\.1\.0\)", ls)
+
+
+TINY = ["train.batch_size=8", "train.plot=false", "train.eval_batch_size=8", "-q"]
+
+
+@needs_example
+def test_example_data_source_in_a_spiral_run(tmp_path):
+    result = CliRunner().invoke(cli, ["run", "recipes/spiral.yaml", "data=damped_oscillator",
+                                      "data.n_series=16", "data.n_test=8", "train.steps=3",
+                                      "--out", str(tmp_path / "run"), *TINY],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["steps"] == 3 and "test_extrap_mse" in summary
+    assert "type: damped_oscillator" in (tmp_path / "run" / "recipe.yaml").read_text()
+
+
+@needs_example
+def test_example_recipe_using_its_dynamics_and_decoder(tmp_path):
+    result = CliRunner().invoke(cli, ["run", str(EXAMPLE / "oscillator.yaml"), "train.steps=3",
+                                      "data.n_series=16", "data.n_test=8",
+                                      "--out", str(tmp_path / "run"), *TINY],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    resolved = (tmp_path / "run" / "recipe.yaml").read_text()
+    assert "type: damped_linear" in resolved and "type: student_t" in resolved
+    assert json.loads(result.stdout)["steps"] == 3
+
+
+@needs_example
+def test_example_command_runs_through_the_odepipe_entry_point():
+    out = subprocess.run([sys.executable, "-m", "odepipe", "oscillator", "--points", "3",
+                          "--damping", "0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:2] == ["t,x,v", "0,1.000000,-0.000000"]
+
+
+# -- every hook documented and tested ----------------------------------------------------------
+def _hook_signatures():
+    return [f"{name}({', '.join(args)})" for name, args in HOOK_ARGS.items()]
+
+
+def test_hook_table_matches_the_specs():
+    specs = sorted(n for n in vars(hookspecs) if n.startswith("odepipe_"))
+    assert sorted(HOOK_ARGS) == specs and len(specs) >= 6
+    for name in specs:
+        assert (getattr(hookspecs, name).__doc__ or "").strip(), f"{name} has no docstring"
+
+
+def _markdown_section(text: str, title: str):
+    """The body of the heading called ``title`` up to the next heading of its level or above
+    (lines inside ``` fences are not headings); None when there is no such heading."""
+    level, body, fenced = None, [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        heading = None if fenced else re.match(r"(#+) (.*?)\s*$", line)
+        if level is None:
+            if heading and heading.group(2) == title:
+                level = len(heading.group(1))
+            continue
+        if heading and len(heading.group(1)) <= level:
+            break
+        body.append(line)
+    return None if level is None else "\n".join(body)
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/plugins.md"])
+def test_every_hook_is_documented_with_its_arguments(doc):
+    text = (ROOT / doc).read_text(encoding="utf-8") if (ROOT / doc).exists() else ""
+    section = _markdown_section(text, "Writing a plugin")
+    assert section is not None, f"{doc} has no 'Writing a plugin' section"
+    missing = [sig for sig in _hook_signatures() if sig not in section]
+    assert not missing, f"{doc} 'Writing a plugin' does not document: {', '.join(missing)}"
+
+
+def test_every_hook_is_implemented_by_some_test_plugin():
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("*.py"))
+    missing = [name for name in HOOK_ARGS if not re.search(rf"def {name}\(", sources)]
+    assert not missing, f"no test implements hook(s): {', '.join(missing)}"
