@@ -17,7 +17,7 @@ import click
 from .errors import OdepipeError
 
 #: built-in plugin modules that add commands; imported for every command, so torch-free at top
-COMMAND_PLUGINS: Tuple[str, ...] = ()
+COMMAND_PLUGINS: Tuple[str, ...] = ("odepipe_plugins.commands",)
 
 
 class OdepipeGroup(click.Group):

@@ -38,6 +38,10 @@ DEFAULT_PLUGINS: Tuple[str, ...] = (
     "odepipe_plugins.solvers",
     "odepipe_plugins.decoders",
     "odepipe_plugins.data",
+    "odepipe_plugins.odernn",
+    "odepipe_plugins.baseline",
+    "odepipe_plugins.linear_spirals",
+    "odepipe_plugins.csv_data",
 )
 
 ENTRY_POINT_GROUP = "odepipe"

@@ -131,6 +131,18 @@ class SpiralData(DataSource):
         fig.savefig(os.path.join(out_dir, "spirals.png"), dpi=100)
         plt.close(fig)
 
+    def series_codec(self) -> Any:
+        """File columns for ``odepipe extrapolate`` / ``sample`` CSVs: series, time, x, y."""
+        from .series_io import SeriesCodec
+
+        return SeriesCodec.identity(["x", "y"])
+
+    def sample(self, model: Any, n: int, out_dir: Optional[str] = None) -> Sequence[str]:
+        """Prior draws decoded over the observed window and its continuation (CSV + PNG)."""
+        from .series_io import sample_prior
+
+        return sample_prior(model, self.series_codec(), self.times, n, out_dir)
+
 
 def _mse_sum(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Sum over items of each item's mean squared error."""
