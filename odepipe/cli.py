@@ -78,9 +78,10 @@ def run(recipe: Optional[str], overrides: Sequence[str], out: Optional[str], dev
     OVERRIDES are KEY=VALUE pairs such as train.steps=100 solver.adjoint=true, or encoder=lstm
     to switch a component's type. With --resume DIR the recipe defaults to DIR/recipe.yaml.
     """
-    from . import rundir
+    from . import distributed, rundir
+    from .errors import CheckpointError
     from .recipe import load_recipe
-    from .train import train
+    from .train import pick_device, train
 
     overrides = list(overrides)
     if recipe and "=" in recipe:  # `odepipe run --resume DIR train.steps=10`
@@ -95,10 +96,26 @@ def run(recipe: Optional[str], overrides: Sequence[str], out: Optional[str], dev
     if device:
         overrides.append(f"train.device={device}")
     parsed = load_recipe(recipe, overrides)
-    run_dir = resume or rundir.prepare(out or rundir.default_dir(parsed.name), overwrite)
-    click.echo(f"odepipe: run folder {run_dir}", err=True)
-    summary = train(parsed, run_dir, resume=bool(resume), progress=not quiet)
-    click.echo(json.dumps(summary, indent=2))
+    # under torchrun, rank 0 alone creates the folder and tells the others its name
+    distributed.setup(distributed.local_device(pick_device(parsed.train.device)))
+    try:
+        run_dir, error = resume, None
+        if not resume and distributed.is_main():
+            try:
+                run_dir = rundir.prepare(out or rundir.default_dir(parsed.name), overwrite)
+            except OdepipeError as exc:
+                error = str(exc)
+        run_dir, error = distributed.broadcast_object((run_dir, error))
+        if error:
+            raise CheckpointError(error)
+        if distributed.is_main():
+            click.echo(f"odepipe: run folder {run_dir}", err=True)
+        summary = train(parsed, run_dir, resume=bool(resume), progress=not quiet)
+        main_rank = distributed.is_main()
+    finally:
+        distributed.teardown()
+    if main_rank:
+        click.echo(json.dumps(summary, indent=2))
 
 
 @cli.command()

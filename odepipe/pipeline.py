@@ -70,10 +70,13 @@ class Pipeline(nn.Module):
     def decode(self, zt: torch.Tensor, batch: Batch) -> torch.distributions.Distribution:
         return self.decoder(zt, batch)
 
-    def forward(self, batch: Batch, sample: Optional[bool] = None) -> Output:
+    def forward(self, batch: Batch, sample: Optional[bool] = None,
+                noise: Optional[torch.Tensor] = None) -> Output:
+        """``sample`` defaults to sampling z0 in training mode for a VAE; ``noise`` fixes the
+        standard-normal draw (the trainer derives it from the seed and step)."""
         posterior = self.encode(batch)
         sample = self.variational and self.training if sample is None else sample
-        z0 = posterior.sample() if sample else posterior.mean  # (B, L)
+        z0 = posterior.sample(noise) if sample else posterior.mean  # (B, L)
         zt = self.evolve(z0, batch.times)  # (B, T, L)
         return Output(self.decode(zt, batch), posterior, z0, zt)
 
@@ -89,13 +92,13 @@ class Pipeline(nn.Module):
         return lp.flatten(1).sum(1)
 
     def elbo(self, batch: Batch, beta: float = 1.0, free_bits: float = 0.0,
-             sample: Optional[bool] = None) -> Loss:
+             sample: Optional[bool] = None, noise: Optional[torch.Tensor] = None) -> Loss:
         """ELBO = log p(x|z) - beta * KL(q(z0|x) || N(0, I)), averaged over the batch.
 
         ``free_bits`` (nats per latent dimension, batch-averaged) keeps the KL term from pushing
         a dimension below that floor, a guard against posterior collapse.
         """
-        out = self(batch, sample=sample)
+        out = self(batch, sample=sample, noise=noise)
         log_lik = self.log_likelihood(out.dist, batch).mean()
         kl_dims = out.posterior.kl_per_dim().mean(0)  # (L,)
         kl = kl_dims.sum()

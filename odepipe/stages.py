@@ -70,9 +70,11 @@ class Posterior:
     mean: torch.Tensor
     logvar: torch.Tensor
 
-    def sample(self) -> torch.Tensor:
-        """Reparameterised sample, so gradients reach the encoder."""
-        return self.mean + torch.randn_like(self.mean) * torch.exp(0.5 * self.logvar)
+    def sample(self, noise: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Reparameterised sample, so gradients reach the encoder. ``noise`` (standard normal,
+        ``(B, L)``) may be given to make the draw reproducible; otherwise it is drawn here."""
+        noise = torch.randn_like(self.mean) if noise is None else noise.to(self.mean)
+        return self.mean + noise * torch.exp(0.5 * self.logvar)
 
     def kl_per_dim(self) -> torch.Tensor:
         """KL(q || N(0, I)) for every latent dimension, ``(B, L)``."""

@@ -1,7 +1,8 @@
 """The training loop. Reads top to bottom: set up, resume, train, evaluate, save.
 
-Every batch is a pure function of (seed, step), and every schedule a function of the step, so
-a resumed run draws exactly what the uninterrupted one would have: bit-for-bit on CPU.
+Every batch and every z0 draw is a pure function of (seed, step), and every schedule a function
+of the step, so a resumed run computes exactly what the uninterrupted one would have
+(bit-for-bit on CPU), and N processes under torchrun see the same global batch as one process.
 """
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ import os
 import random
 import signal
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
+from torch import nn
 
-from . import rundir
+from . import distributed, rundir
 from .build import build
 from .checkpoint import load_checkpoint, save_checkpoint
-from .errors import CheckpointError, NumericalError
+from .errors import CheckpointError, NumericalError, RecipeError
+from .evaluate import evaluate
 from .pipeline import Pipeline
 from .plugins import load_plugins
 from .recipe import Recipe
@@ -50,6 +53,23 @@ class BatchPlan:
         return self._perm[j * self.bs:(j + 1) * self.bs].tolist()
 
 
+def step_noise(seed: int, step: int, rows: int, latent_dim: int) -> torch.Tensor:
+    """The standard-normal draw for z0 at ``step``: ``(rows, latent_dim)`` for the global batch."""
+    g = torch.Generator().manual_seed(seed * 7_919 + step * 104_729 + 1)
+    return torch.randn(rows, latent_dim, generator=g)
+
+
+class Objective(nn.Module):
+    """The pipeline's ELBO as a module's forward, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: Pipeline):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Any, beta: float, free_bits: float, noise: torch.Tensor) -> Any:
+        return self.model.elbo(batch, beta=beta, free_bits=free_bits, noise=noise)
+
+
 def _rng_state() -> Dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}
     if torch.cuda.is_available():
@@ -64,41 +84,6 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-@torch.no_grad()
-def evaluate(model: Pipeline, data: DataSource, device: torch.device, batch_size: int,
-             limit: Optional[int] = None, split: str = "test") -> Dict[str, float]:
-    """Metrics of one split, averaged per item: ELBO parts at the posterior mean, active units,
-    per-token NLL and perplexity for token data, and the data source's own metrics."""
-    was_training = model.training
-    model.eval()
-    items = list(data.dataset(split))[:limit]
-    totals: Dict[str, float] = {}
-    means, tokens = [], 0.0
-    for start in range(0, len(items), batch_size):
-        batch = data.collate(items[start:start + batch_size]).to(device)
-        parts = model.elbo(batch, sample=False)
-        n = batch.size
-        values = {"log_lik": parts.log_lik.item() * n, "kl": parts.kl.item() * n,
-                  "elbo": parts.elbo.item() * n, **data.evaluate(model, batch)}
-        for k, v in values.items():
-            totals[k] = totals.get(k, 0.0) + v
-        means.append(parts.output.posterior.mean.cpu())
-        if batch.tokens is not None:
-            tokens += float(batch.mask.sum()) if batch.mask is not None else batch.tokens.numel()
-    model.train(was_training)
-    out = {f"{split}_{k}": v / max(1, len(items)) for k, v in totals.items()}
-    if means:
-        # active units (Burda et al. 2016): latent dims whose posterior mean varies across data
-        all_means = torch.cat(means)
-        out[f"{split}_active_units"] = int((all_means.var(0, unbiased=False) > 0.01).sum()) \
-            if all_means.shape[0] > 1 else 0
-    if tokens:
-        nll_token = -totals["log_lik"] / tokens
-        out[f"{split}_nll_per_token"] = nll_token
-        out[f"{split}_perplexity"] = math.exp(min(nll_token, 50.0))
-    return out
-
-
 def _check_finite(step: int, what: str, value: torch.Tensor, run_dir: str) -> None:
     if not torch.isfinite(value).all():
         raise NumericalError(
@@ -108,22 +93,33 @@ def _check_finite(step: int, what: str, value: torch.Tensor, run_dir: str) -> No
 
 
 def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = True,
-          on_event: Any = None) -> Dict[str, Any]:
-    """Trains ``recipe`` into ``run_dir`` (prepared by the caller) and returns the summary."""
+          on_event: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
+    """Trains ``recipe`` into ``run_dir`` (prepared by the caller) and returns the summary.
+
+    Under torchrun every rank calls this with the same arguments; rank 0 alone writes files.
+    """
     cfg = recipe.train
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
+    device = distributed.local_device(pick_device(cfg.device))
+    distributed.setup(device)
+    world, rank, main = distributed.world(), distributed.rank(), distributed.is_main()
+    if cfg.batch_size % world:
+        raise RecipeError([f"train.batch_size={cfg.batch_size} must be divisible by the number "
+                           f"of processes ({world})"], recipe.source)
     torch.manual_seed(recipe.seed)
     random.seed(recipe.seed)
-    host = load_plugins(tuple(recipe.plugins))
-    data, model = build(recipe, host)
+    data, model = build(recipe, load_plugins(tuple(recipe.plugins)))
     model.to(device)
+    objective: nn.Module = Objective(model)
+    if world > 1:
+        objective = nn.parallel.DistributedDataParallel(
+            objective, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    plan = BatchPlan(len(data.dataset("train")), cfg.batch_size, recipe.seed)
     train_items = list(data.dataset("train"))
+    plan = BatchPlan(len(train_items), cfg.batch_size, recipe.seed)
 
-    step, elapsed = 0, 0.0
+    step, elapsed, first_step = 0, 0.0, 0
     ckpt_path = os.path.join(run_dir, rundir.CHECKPOINT)
     if resume:
         state = load_checkpoint(ckpt_path)
@@ -131,11 +127,15 @@ def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = T
         optimizer.load_state_dict(state["optimizer"])
         _set_rng_state(state["rng"])
         step, elapsed = int(state["step"]), float(state["elapsed"])
-        rundir.truncate_metrics(run_dir, step)
-    else:
+        first_step = step
+        if main:
+            rundir.truncate_metrics(run_dir, step)
+    elif main:
         rundir.write_text(os.path.join(run_dir, rundir.RECIPE), recipe.to_yaml())
 
     def checkpoint() -> None:
+        if not main:
+            return
         for name, tensor in model.state_dict().items():
             if tensor.is_floating_point():
                 _check_finite(step, f"parameter {name}", tensor, run_dir)
@@ -144,26 +144,33 @@ def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = T
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "rng": _rng_state(), "recipe": recipe.to_yaml()})
 
+    def out_of_time() -> bool:
+        if not cfg.max_seconds:
+            return False
+        over = elapsed + time.perf_counter() - started > cfg.max_seconds
+        return bool(distributed.broadcast_object(over))  # every rank stops at the same step
+
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=cfg.steps, initial=step, desc=recipe.name, disable=not progress,
+    bar = tqdm(total=cfg.steps, initial=step, desc=recipe.name, disable=not (progress and main),
                dynamic_ncols=True, mininterval=0.5)
     started = time.perf_counter()
     nfe_f = nfe_b = 0
     previous_handler = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM behaves like Ctrl-C
+    if main:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM acts like Ctrl-C
     model.train()
     try:
-        while step < cfg.steps:
-            if cfg.max_seconds and elapsed + time.perf_counter() - started > cfg.max_seconds:
-                break
-            batch = data.collate([train_items[i] for i in plan.indices(step)]).to(device)
+        while step < cfg.steps and not out_of_time():
+            indices = plan.indices(step)
+            batch = data.collate([train_items[i] for i in indices[rank::world]]).to(device)
+            noise = step_noise(recipe.seed, step, len(indices), model.latent_dim)[rank::world]
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, cfg)
             beta = kl_weight(step, cfg)
             model.solver.reset_nfe()
             try:
-                parts = model.elbo(batch, beta=beta, free_bits=cfg.free_bits)
+                parts = objective(batch, beta, cfg.free_bits, noise.to(device))
             except ValueError as exc:  # torch.distributions refusing NaN parameters
                 if "invalid values" not in str(exc):
                     raise
@@ -178,17 +185,21 @@ def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = T
             nfe_f, nfe_b = nfe_f + model.solver.nfe_forward, nfe_b + model.solver.nfe_backward
             bar.update(1)
             if cfg.log_every and (step % cfg.log_every == 0 or step == cfg.steps):
-                record = {"step": step, "loss": parts.loss.item(), "log_lik": parts.log_lik.item(),
-                          "kl": parts.kl.item(), "elbo": parts.elbo.item(), "beta": beta,
-                          "lr": optimizer.param_groups[0]["lr"], "grad_norm": float(norm),
-                          "nfe_forward": model.solver.nfe_forward,
+                values = distributed.sum_dict({
+                    "loss": parts.loss.item(), "log_lik": parts.log_lik.item(),
+                    "kl": parts.kl.item(), "elbo": parts.elbo.item()})
+                record = {"step": step, **{k: v / world for k, v in values.items()},
+                          "beta": beta, "lr": optimizer.param_groups[0]["lr"],
+                          "grad_norm": float(norm), "nfe_forward": model.solver.nfe_forward,
                           "nfe_backward": model.solver.nfe_backward,
                           "seconds": round(elapsed + time.perf_counter() - started, 3)}
-                rundir.append_metrics(run_dir, record)
-                bar.set_postfix(loss=f"{record['loss']:.3g}", nfe=record["nfe_forward"])
+                if main:
+                    rundir.append_metrics(run_dir, record)
+                bar.set_postfix(loss=f"{record['loss']:.4g}", nfe=record["nfe_forward"])
             if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                 metrics = evaluate(model, data, device, cfg.eval_batch_size, cfg.eval_items)
-                rundir.append_metrics(run_dir, {"step": step, "kind": "eval", **metrics})
+                if main:
+                    rundir.append_metrics(run_dir, {"step": step, "kind": "eval", **metrics})
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 checkpoint()
             if on_event is not None:
@@ -199,25 +210,29 @@ def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = T
         raise KeyboardInterrupt(f"interrupted at step {step}; checkpoint saved, continue with "
                                 f"--resume {run_dir}") from None
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        if main:
+            signal.signal(signal.SIGTERM, previous_handler)
     bar.close()
     checkpoint()
     seconds = elapsed + time.perf_counter() - started
-    trained = max(1, step - (int(state["step"]) if resume else 0))
+    trained = max(1, step - first_step)
 
-    metrics = {}
+    metrics: Dict[str, Any] = {}
     for split in [s for s in data.splits if s != "train"]:
         metrics.update(evaluate(model, data, device, cfg.eval_batch_size, split=split))
     summary = {"recipe": recipe.name, "steps": step, "seconds": round(seconds, 2),
-               "device": str(device), "parameters": sum(p.numel() for p in model.parameters()),
+               "device": str(device), "processes": world,
+               "parameters": sum(p.numel() for p in model.parameters()),
                "nfe_forward_per_step": nfe_f / trained, "nfe_backward_per_step": nfe_b / trained,
                **metrics}
     if callable(getattr(data, "state", None)):  # fitted preprocessing, e.g. csv normalization
         summary["data"] = data.state()
-    rundir.append_metrics(run_dir, {"step": step, "kind": "final", **metrics})
-    rundir.write_summary(run_dir, summary)
-    if cfg.plot:
-        _plot(model, data, device, run_dir)
+    if main:
+        rundir.append_metrics(run_dir, {"step": step, "kind": "final", **metrics})
+        rundir.write_summary(run_dir, summary)
+        if cfg.plot:
+            _plot(model, data, device, run_dir)
+    distributed.barrier()
     return summary
 
 

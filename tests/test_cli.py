@@ -90,7 +90,7 @@ def test_ls(runner):
         assert f" {name} " in out
     assert "odepipe_plugins.solvers" in out
     solvers = run_ok(runner, "ls", "solver").output
-    assert "dopri5" in solvers and "gru" not in solvers
+    assert "dopri5" in solvers and "\n  gru " not in solvers
     bad = runner.invoke(cli, ["ls", "solverz"])
     assert bad.exit_code == 2 and "did you mean 'solver" in bad.output
 
