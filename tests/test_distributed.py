@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -66,3 +67,19 @@ def test_batch_must_divide_among_processes(tmp_path):
                          env={**os.environ, "ODEPIPE_DIST_TIMEOUT": "30"})
     assert out.returncode != 0
     assert "divisible by the number of processes (2)" in out.stderr
+
+
+def test_a_dying_rank_ends_the_job_instead_of_hanging(tmp_path):
+    (tmp_path / "die_on_rank1.py").write_text(
+        "import os\nif os.environ.get('RANK') == '1':\n    os._exit(3)\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("plugins: [die_on_rank1]\n" + open(os.path.join(os.path.dirname(__file__), "..", "recipes", "spiral.yaml")).read())
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                "--standalone", "-m", "odepipe", "run", str(recipe), *TINY_SPIRAL,
+                "train.steps=2", "--out", str(tmp_path / "r"), "-q"]
+    started = time.time()
+    out = subprocess.run(launcher, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+                         env={**os.environ, "ODEPIPE_DIST_TIMEOUT": "30"})
+    assert out.returncode != 0
+    assert "exitcode: 3" in out.stderr or "exitcode  : 3" in out.stderr
+    assert time.time() - started < 200
