@@ -131,6 +131,7 @@ def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = T
         if main:
             rundir.truncate_metrics(run_dir, step)
     elif main:
+        os.makedirs(run_dir, exist_ok=True)
         rundir.write_text(os.path.join(run_dir, rundir.RECIPE), recipe.to_yaml())
 
     def checkpoint() -> None:
