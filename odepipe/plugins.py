@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: Tuple[str, ...] = (
     "odepipe_plugins.solvers",
     "odepipe_plugins.decoders",
     "odepipe_plugins.data",
+    "odepipe_plugins.text_data", "odepipe_plugins.text_models",
     "odepipe_plugins.odernn",
     "odepipe_plugins.baseline",
     "odepipe_plugins.linear_spirals",

@@ -1,0 +1,221 @@
+"""Sequence-to-text: data sources, tokenizer, text decoder, training a tiny sentence VAE on a
+user's file, interpolate-sentences and sampling. Tiny sizes: a few hundred sentences, 3 steps."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import odepipe
+from odepipe.cli import cli
+from odepipe_plugins import text_commands
+from odepipe_plugins.grammar import default_grammar
+from odepipe_plugins.text_data import GrammarText, TextFiles, walk
+from odepipe_plugins.tokenizer import EOS_ID, PAD_ID, train_tokenizer
+
+if "interpolate-sentences" not in cli.commands:
+    cli.add_command(text_commands.interpolate_sentences)
+
+#: overrides that make a text run tiny
+TINY = ["encoder.hidden_size=16", "encoder.embedding_dim=8", "decoder.hidden_size=16",
+        "decoder.embedding_dim=8", "dynamics.hidden_size=8", "model.latent_dim=4",
+        "train.steps=3", "train.batch_size=16", "train.log_every=1", "train.eval_batch_size=64"]
+TINY_GRAMMAR = ["data.n_train=300", "data.n_valid=20", "data.n_test=20", "data.vocab=200"]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("ODEPIPE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "mine.txt"
+    path.write_text("\n".join(default_grammar().corpus(300, seed=5)) + "\n\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory, text_file):
+    """`odepipe run recipes/text_vae.yaml data=text data.path=FILE.txt` on a user's file."""
+    os.environ["ODEPIPE_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
+    out = tmp_path_factory.mktemp("runs") / "text"
+    result = _invoke("run", "recipes/text_vae.yaml", "data=text", f"data.path={text_file}",
+                     "data.vocab=200", *TINY, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_run_on_a_users_text_file_reports_text_metrics(text_run):
+    summary = json.loads((text_run / "summary.json").read_text())
+    for split in ("valid", "test"):
+        for key in ("perplexity", "nll_per_token", "nll_per_sentence", "kl", "elbo",
+                    "active_units"):
+            assert f"{split}_{key}" in summary
+        assert summary[f"{split}_nll_per_sentence"] == pytest.approx(-summary[f"{split}_log_lik"],
+                                                                     rel=1e-4)
+    assert summary["steps"] == 3
+    assert "data:\n  type: text" in (text_run / "recipe.yaml").read_text()
+
+
+def test_interpolate_sentences_uses_the_run(text_run):
+    result = _invoke("interpolate-sentences", "the old man walked to the river",
+                     "a young girl sang in the garden", "--run", text_run, "--steps", 3, "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [p["alpha"] for p in out["path"]] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert all(isinstance(p["sentence"], str) for p in out["path"])
+    plain = _invoke("interpolate-sentences", "the old man walked", "a girl sang", "--run",
+                    text_run, "--steps", 2, "--method", "slerp")
+    assert plain.exit_code == 0, plain.output
+    assert "A: the old man walked" in plain.output and "3 (B)" in plain.output
+
+
+def test_unknown_words_go_through_pieces(text_run):
+    _, data, _ = __import__("odepipe.runs", fromlist=["load_run"]).load_run(str(text_run))
+    pieces = data.tokenizer.pieces("the zebra xylophoned")
+    assert len(pieces) > 3 and data.tokenizer.encode(["zebra"])[0]
+    result = _invoke("interpolate-sentences", "the zebra xylophoned quietly", "Zürich 42 !",
+                     "--run", text_run, "--steps", 1)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("a, message", [("", "empty"), ("   \t ", "empty"),
+                                        ("word " * 1000, "characters long")])
+def test_empty_or_huge_input_is_a_clear_error_before_any_training(a, message, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.setenv("ODEPIPE_CACHE", str(tmp_path))
+    result = _invoke("interpolate-sentences", a, "a young girl sang")
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert not os.path.exists(tmp_path / "models")
+
+
+def test_overlong_sentence_for_the_model_is_a_clear_error(text_run):
+    result = _invoke("interpolate-sentences", "the man walked " * 30, "a girl sang", "--run",
+                     text_run)
+    assert result.exit_code == 2
+    assert "pieces long" in result.output and "data.max_tokens" in result.output
+
+
+def test_interpolate_refuses_a_series_run(tmp_path):
+    from conftest import TINY_SPIRAL
+
+    out = tmp_path / "spiral"
+    assert _invoke("run", "spiral", *TINY_SPIRAL, "train.steps=1", "--out", out, "-q").exit_code == 0
+    result = _invoke("interpolate-sentences", "a", "b", "--run", out)
+    assert result.exit_code == 2 and "not text" in result.output
+
+
+def test_default_model_is_trained_once_then_cached(monkeypatch, tmp_path):
+    monkeypatch.setenv("ODEPIPE_CACHE", str(tmp_path))
+    monkeypatch.setattr(text_commands, "DEFAULT_OVERRIDES", tuple(TINY + TINY_GRAMMAR))
+    first = _invoke("interpolate-sentences", "the old man walked", "a young girl sang", "-q")
+    assert first.exit_code == 0, first.output
+    assert "training the default sentence model" in first.output
+    second = _invoke("interpolate-sentences", "the old man walked", "a young girl sang")
+    assert second.exit_code == 0, second.output
+    assert "training" not in second.output
+    assert len(os.listdir(tmp_path / "models")) == 2  # the model folder and its lock file
+
+
+def test_grammar_source_splits_are_disjoint_and_deterministic():
+    a = GrammarText(seed=1, n_train=200, n_valid=20, n_test=20, vocab=150)
+    b = GrammarText(seed=1, n_train=200, n_valid=20, n_test=20, vocab=150)
+    assert a.sentences == b.sentences and a.tokenizer.path == b.tokenizer.path
+    assert not set(a.sentences["test"]) & set(a.sentences["train"])
+    batch = a.collate(a.dataset("train")[:5])
+    assert batch.tokens.shape == batch.mask.shape and batch.times.shape == batch.tokens.shape[1:]
+    lengths = batch.mask.sum(1).long()
+    assert all(batch.tokens[i, n - 1] == EOS_ID for i, n in enumerate(lengths))
+    assert (batch.tokens[batch.mask == 0] == PAD_ID).all()
+
+
+def test_text_files_with_separate_splits(tmp_path):
+    lines = default_grammar().corpus(120, seed=2)
+    for name, part in (("train", lines[:100]), ("valid", lines[100:110]), ("test", lines[110:])):
+        (tmp_path / f"{name}.txt").write_text("\n".join(part), encoding="utf-8")
+    data = TextFiles(train_path=str(tmp_path / "train.txt"), valid_path=str(tmp_path / "valid.txt"),
+                     test_path=str(tmp_path / "test.txt"), vocab=120, max_tokens=200)
+    assert [len(data.dataset(s)) for s in ("train", "valid", "test")] == [100, 10, 10]
+    with pytest.raises(odepipe.DataError, match="no such file"):
+        TextFiles(path=str(tmp_path / "missing.txt"))
+    with pytest.raises(odepipe.DataError, match="data.path"):
+        TextFiles()
+
+
+def test_hub_dataset_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    result = _invoke("validate", "recipes/text_vae.yaml", "data=hf",
+                     "data.name=odepipe-test/no-such-dataset")
+    assert result.exit_code == 2
+    assert "could not load hub dataset" in result.output and "Traceback" not in result.output
+
+
+def test_tokenizer_caps_a_too_large_vocabulary_and_caches(tmp_path, capsys):
+    corpus = default_grammar().corpus(100, seed=0)
+    tok = train_tokenizer(corpus, 5000, cache_dir=str(tmp_path))
+    assert tok.vocab_size < 5000
+    assert "capped at" in capsys.readouterr().err
+    again = train_tokenizer(corpus, 5000, cache_dir=str(tmp_path))
+    assert again.path == tok.path and capsys.readouterr().err == ""
+    with pytest.raises(odepipe.DataError, match="data.vocab"):
+        train_tokenizer(corpus, 10, cache_dir=str(tmp_path))
+
+
+def test_text_decoder_likelihood_greedy_and_word_dropout():
+    from odepipe_plugins.text_models import GRUTextDecoder, LSTMTextDecoder
+
+    data = GrammarText(n_train=200, n_valid=10, n_test=10, vocab=150)
+    batch = data.collate(data.dataset("train")[:4])
+    for cls in (GRUTextDecoder, LSTMTextDecoder):
+        dec = cls(latent_dim=3, vocab_size=data.dims()["vocab_size"], hidden_size=8,
+                  embedding_dim=4, word_dropout=0.5)
+        z = torch.randn(4, batch.tokens.shape[1], 3)
+        dec.eval()
+        dist = dec(z, batch)
+        lp = dist.log_prob(batch.tokens)
+        assert lp.shape == batch.tokens.shape and (lp[batch.mask == 0] == 0).all()
+        assert torch.equal(dec(z, batch).logits, dist.logits)  # no word dropout in eval
+        dec.train()
+        assert not torch.equal(dec(z, batch).logits, dist.logits)
+        ids = dec.greedy(z)
+        assert ids.shape == (4, batch.tokens.shape[1]) and ids.dtype == torch.long
+
+
+def test_sample_decodes_prior_draws(text_run, tmp_path):
+    from odepipe.runs import load_run
+
+    _, data, model = load_run(str(text_run))
+    lines = data.sample(model, 3, str(tmp_path))
+    assert len(lines) == 3 and lines == data.sample(model, 3)
+    assert (tmp_path / "samples.txt").read_text().splitlines() == lines
+
+
+def test_slerp_and_linear_walks_hit_the_endpoints():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    for method in ("linear", "slerp"):
+        assert torch.allclose(walk(a, b, 0.0, method), a)
+        assert torch.allclose(walk(a, b, 1.0, method), b, atol=1e-6)
+    assert walk(a, b, 0.5, "slerp").norm() == pytest.approx(1.5)
+
+
+def test_a_run_whose_text_changed_is_refused(tmp_path, text_run, text_file):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(text_run, copy)
+    summary = json.loads((copy / "summary.json").read_text())
+    assert summary["data"]["tokenizer"].endswith(".model")
+    summary["data"]["tokenizer"] = "0123.model"  # as if trained on another text
+    (copy / "summary.json").write_text(json.dumps(summary))
+    result = _invoke("interpolate-sentences", "a b", "c d", "--run", copy)
+    assert result.exit_code == 2 and "different text" in result.output
