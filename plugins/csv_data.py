@@ -103,6 +103,12 @@ class CSVData(DataSource):
         return list(self.index[split])
 
     def collate(self, items: Sequence[int]) -> Batch:
+        if len(items) == 0:  # e.g. the end-of-run plot when there is no test split
+            D = len(self.codec.features)
+            return Batch(times=torch.zeros(1), values=torch.zeros(0, 1, D),
+                         mask=torch.zeros(0, 1, D),
+                         extras={"index": torch.zeros(0, dtype=torch.long),
+                                 "length": torch.zeros(0, dtype=torch.long)})
         chosen = [self.series[i] for i in items]
         batch = self.codec.to_batch(chosen)
         batch.extras["index"] = torch.as_tensor(list(items), dtype=torch.long)
@@ -140,6 +146,8 @@ class CSVData(DataSource):
     @torch.no_grad()
     def plot(self, model: Any, batch: Batch, out_dir: str) -> None:
         chosen = [self.series[i] for i in batch.extras["index"].tolist()][:6]
+        if not chosen:
+            return
         self._plot_predictions(model, chosen, os.path.join(out_dir, "series.png"))
 
     def _plot_predictions(self, model: Any, chosen: Sequence[Any], path: str) -> None:

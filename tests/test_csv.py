@@ -116,3 +116,13 @@ def test_shipped_example_resolves_and_trains(tmp_path):
     assert summary["data"]["features"] == ["x", "v"]
     assert json.load(open(os.path.join(out, "summary.json")))["data"] == summary["data"]
     assert summary["test_extrap_mse"] > 0 and summary["test_recon_mse"] > 0
+
+
+def test_a_run_without_test_split_trains_and_plots(tmp_path):
+    recipe = load_recipe("csv_example", [f"data.path={_write(tmp_path, GOOD)}",
+                                         "data.test_fraction=0", "train.steps=2",
+                                         "train.plot=true", "train.batch_size=3"])
+    out = rundir.prepare(str(tmp_path / "run"))
+    summary = train(recipe, out, progress=False)
+    assert summary["steps"] == 2 and not any(k.startswith("test_") for k in summary)
+    assert os.path.isfile(os.path.join(out, "plots", "loss.png"))
