@@ -22,6 +22,8 @@ from odepipe import Batch
 
 #: cell values read as "missing" (case-insensitive), besides an empty cell
 MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
+#: model-time gap between the masked points that pad a short series to the batch's length
+PAD_GAP = 1e-3
 
 
 @dataclasses.dataclass
@@ -179,7 +181,8 @@ class SeriesCodec:
 
     def to_batch(self, series: Sequence[Series]) -> Batch:
         """One Batch: shared times ``(T,)`` when every series has the same relative grid, else
-        per-sample ``(B, T)`` padded by repeating the last time; mask ``(B, T, D)``."""
+        per-sample ``(B, T)``, a short series padded with masked points ``PAD_GAP`` apart after
+        its last time (grids stay strictly increasing); mask ``(B, T, D)``."""
         B, T, D = len(series), max(len(s.times) for s in series), len(self.features)
         times = np.zeros((B, T))
         values = np.zeros((B, T, D))
@@ -187,7 +190,8 @@ class SeriesCodec:
         for i, s in enumerate(series):
             n = len(s.times)
             rel = (s.times - s.times[0]) / self.time_scale
-            times[i, :n], times[i, n:] = rel, rel[-1]
+            times[i, :n] = rel
+            times[i, n:] = rel[-1] + PAD_GAP * np.arange(1, T - n + 1)  # masked, kept increasing
             v = self.encode_values(s.values)
             observed = ~np.isnan(v)
             values[i, :n] = np.where(observed, v, 0.0)

@@ -12,6 +12,7 @@ import odepipe
 from odepipe import rundir
 from odepipe.cli import cli
 from odepipe.recipe import load_recipe
+from odepipe.testing import check_data_source
 from odepipe.train import train
 from odepipe_plugins.csv_data import CSVData, resolve_data_path, write_example
 from odepipe_plugins.series_io import read_long_csv
@@ -49,7 +50,7 @@ def test_batch_has_per_sample_times_mask_and_training_normalization(tmp_path):
     assert len(data.dataset("test")) == 1 and len(data.dataset("train")) == 2
     batch = data.collate([0, 1])
     assert batch.times.shape == (2, 3) and batch.mask.shape == (2, 3, 2)
-    assert batch.times[1].tolist() == [0.0, 0.5, 0.5]  # own start, padded with its last time
+    assert batch.times[1].tolist() == pytest.approx([0.0, 0.5, 0.501])  # own start; padded
     assert batch.mask[1, 2].sum() == 0 and batch.mask[0, 1].tolist() == [1.0, 0.0]
     train_values = np.concatenate([data.series[i].values for i in data.dataset("train")])
     assert np.allclose(data.codec.mean, np.nanmean(train_values, 0))
@@ -57,6 +58,11 @@ def test_batch_has_per_sample_times_mask_and_training_normalization(tmp_path):
     assert torch.isfinite(observed).all()
     assert data.state() == CSVData(_write(tmp_path, GOOD), test_fraction=0.34,
                                    time_scale=1.0).state()  # recomputed the same
+
+
+def test_csv_source_keeps_the_data_source_contract(tmp_path):
+    batches = check_data_source(CSVData(_write(tmp_path, GOOD), test_fraction=0.34))
+    assert set(batches) == {"train", "test"}
 
 
 def test_time_scale_default_makes_the_median_span_five(tmp_path):

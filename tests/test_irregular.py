@@ -8,6 +8,8 @@ import torch
 from odepipe import Batch, rundir
 from odepipe.recipe import load_recipe
 from odepipe.train import train
+from odepipe.testing import check_encoder, check_plugin, make_batch
+from odepipe_plugins import baseline, linear_spirals, odernn
 from odepipe_plugins.baseline import GRUBaseline
 from odepipe_plugins.data import SpiralData
 from odepipe_plugins.linear_spirals import LinearSpiralData
@@ -62,8 +64,20 @@ def test_gru_baseline_steps_over_the_grid():
     times = torch.linspace(0, 2, 7)
     zt = solver(None, z0, times)
     assert zt.shape == (3, 7, 4)
+    assert torch.equal(zt[:, 0], z0)
     assert not torch.allclose(zt, solver(None, z0, times ** 2))  # gaps are its input
-    assert solver.nfe_forward == 0
+    assert solver.nfe_forward == 2 * 6  # GRU steps
+
+
+@pytest.mark.parametrize("module", [odernn, baseline, linear_spirals])
+def test_plugins_keep_the_stage_contracts(module):
+    assert check_plugin(module)  # odepipe.testing: shapes, gradients, masks, splits
+
+
+def test_odernn_contract_on_masked_and_per_sample_batches():
+    enc = ODERNNEncoder(latent_dim=3, obs_dim=2)
+    check_encoder(enc, make_batch(obs_dim=2), 3)
+    check_encoder(enc, _batch(per_sample=True), 3)  # (B, T) times, (B, T, D) mask
 
 
 def test_spiral_irregular_mask_and_masked_likelihood():
