@@ -5,8 +5,8 @@ Effective settings of that example (``generate_spiral2d`` as ``__main__`` calls 
 sampled at ``n_total=500`` points of ``linspace(0, 6*pi, 500)`` (its ``ntotal=1000`` is never
 passed), ``a=0, b=0.3``; counter-clockwise ``r = a + b*t`` centred at (+5, 0), clockwise
 ``r = a + 50*b/(stop + 1 - t)`` centred at (-5, 0); a random start index in
-``[n_observed, n_total - n_observed)`` (here capped so that the ``n_extrapolate`` points after the
-window exist: ``[100, 301)`` by default); 100 observed points with Gaussian noise of std 0.3; all
+``[n_observed, n_total - n_observed)`` (kept for the training split; a test spiral's start is
+capped so that the ``n_extrapolate`` points after its window exist: ``[100, 301)`` by default); 100 observed points with Gaussian noise of std 0.3; all
 spirals share the observed time grid ``linspace(0, 6*pi, 500)[:100]``.
 """
 from __future__ import annotations
@@ -59,10 +59,15 @@ class SpiralData(DataSource):
         curves = spiral_curves(n_total, start, stop, a, b)
         n = n_spirals + n_test
         span = n_observed + n_extrapolate
-        # the example draws t0 from [n_observed, n_total - n_observed); the continuation must fit
-        t0 = rng.randint(n_observed, min(n_total - n_observed, n_total - span + 1), size=n)
+        # Training spirals start where the example's do, t0 in [n_observed, n_total - n_observed),
+        # so training covers the whole curve; test spirals start early enough that their
+        # n_extrapolate-point continuation exists on the curve (past its end it is NaN).
+        t0 = np.concatenate([
+            rng.randint(n_observed, n_total - n_observed, size=n_spirals),
+            rng.randint(n_observed, n_total - span + 1, size=n_test)])
         direction = (rng.rand(n) > 0.5).astype(int)  # 1 = counter-clockwise
-        clean = np.stack([curves[d, i:i + span] for d, i in zip(direction, t0)])  # (N, span, 2)
+        padded = np.concatenate([curves, np.full((2, span, 2), np.nan)], axis=1)
+        clean = np.stack([padded[d, i:i + span] for d, i in zip(direction, t0)])  # (N, span, 2)
         noisy = clean[:, :n_observed] + rng.randn(n, n_observed, 2) * noise_std
         grid = np.linspace(start, stop, num=n_total)
         self.times = torch.tensor(grid[:span] - grid[0], dtype=torch.float32)

@@ -165,11 +165,19 @@ def test_spiral_data_contract():
 
 
 def test_spiral_continuation_follows_the_curve():
-    data = SpiralData(seed=0, n_spirals=4, n_test=1, noise_std=0.0)
-    batch = data.collate(range(4))
+    data = SpiralData(seed=0, n_spirals=4, n_test=16, noise_std=0.0)
+    batch = data.collate(data.dataset("test"))
     joined = torch.cat([batch.extras["clean"], batch.extras["future"]], dim=1)
     steps = (joined[:, 1:] - joined[:, :-1]).norm(dim=-1)
     assert float(steps.max()) < 1.0  # no jumps between the window and its continuation
+
+
+def test_spiral_training_windows_cover_the_whole_curve():
+    # the example draws starts up to n_total - n_observed; the test continuations reach that far
+    data = SpiralData(seed=0, n_spirals=400, n_test=50)
+    assert not torch.isnan(data.clean[:400, :100]).any()  # observed windows are complete
+    assert torch.isnan(data.clean[:400, 100:]).any()  # some training starts are past 300
+    assert not torch.isnan(data.clean[400:]).any()  # every test spiral has its continuation
 
 
 def test_spiral_irregular_mask():
