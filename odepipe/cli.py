@@ -238,6 +238,14 @@ def _add_plugin_commands() -> None:
         sys.exit(getattr(exc, "exit_code", 2))
 
 
+_plugin_commands_added = False
+
+
 def main(argv: Optional[List[str]] = None) -> None:
-    _add_plugin_commands()
+    """The console script. Plugin commands are added once per process, so calling ``main``
+    again (tests, notebooks) does not register them twice."""
+    global _plugin_commands_added
+    if not _plugin_commands_added:
+        _add_plugin_commands()
+        _plugin_commands_added = True
     cli.main(args=argv, prog_name="odepipe")
