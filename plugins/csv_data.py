@@ -176,7 +176,7 @@ def _masked_mse_sum(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
 
 
 # -- the example file ----------------------------------------------------------------------------
-def write_example(path: str, n_series: int = 40, seed: int = 0, prefix_only: bool = False) -> None:
+def write_example(path: str, n_series: int = 100, seed: int = 0, prefix_only: bool = False) -> None:
     """Damped oscillators (position ``x``, velocity ``v``), each with its own frequency, damping,
     start time and uneven sampling, noise 0.05 and 10% of cells missing. ``prefix_only`` keeps
     the first half of each series (a seed for ``odepipe extrapolate``)."""
@@ -206,6 +206,6 @@ def odepipe_register_data_sources(register):
 
 
 if __name__ == "__main__":  # python -m odepipe_plugins.csv_data OUT.csv [--seed-file]
-    write_example(sys.argv[1], n_series=3 if "--seed-file" in sys.argv else 40,
+    write_example(sys.argv[1], n_series=3 if "--seed-file" in sys.argv else 100,
                   seed=1 if "--seed-file" in sys.argv else 0,
                   prefix_only="--seed-file" in sys.argv)
