@@ -17,7 +17,8 @@ import click
 from .errors import OdepipeError
 
 #: built-in plugin modules that add commands; imported for every command, so torch-free at top
-COMMAND_PLUGINS: Tuple[str, ...] = ("odepipe_plugins.commands", "odepipe_plugins.text_commands")
+COMMAND_PLUGINS: Tuple[str, ...] = ("odepipe_plugins.commands", "odepipe_plugins.text_commands",
+                                     "odepipe_plugins.perf_commands")
 
 
 class OdepipeGroup(click.Group):

@@ -43,6 +43,7 @@ DEFAULT_PLUGINS: Tuple[str, ...] = (
     "odepipe_plugins.baseline",
     "odepipe_plugins.linear_spirals",
     "odepipe_plugins.csv_data",
+    "odepipe_plugins.resnet",
 )
 
 ENTRY_POINT_GROUP = "odepipe"

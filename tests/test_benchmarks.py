@@ -1,0 +1,118 @@
+"""Smoke tests of the performance benchmarks and `odepipe compare`: tiny sizes, no timings."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import odepipe.cli
+from odepipe_plugins import perf_compare
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _bench(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "benchmarks",
+                                                                     name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(method, k, mb, s):
+    return {"method": method, "layers": k, "peak_mb": mb, "step_s": s, "saved_mb": mb / 2,
+            "batch_size": 4, "latent_dim": 2, "hidden_size": 4, "threads": 1}
+
+
+def test_claims_pass_and_fail_on_the_numbers():
+    good = [_row("resnet", 10, 10, 0.1), _row("backprop", 10, 10, 0.1), _row("adjoint", 10, 10, 0.3),
+            _row("resnet", 1000, 90, 1.0), _row("backprop", 1000, 80, 1.0),
+            _row("adjoint", 1000, 10.5, 3.0)]
+    text = perf_compare.table(good)
+    assert "FAIL" not in text and text.count("PASS") == 3
+    bad = [dict(r) for r in good]
+    bad[5]["peak_mb"] = 12.0  # adjoint grew 20%
+    bad[3]["step_s"] = 4.0  # resnet slower than adjoint at K=1000
+    assert perf_compare.table(bad).count("FAIL") == 2
+
+
+def test_measure_memory_counts_solver_steps_and_adjoint_backward():
+    options = dict(batch_size=4, latent_dim=2, hidden_size=4)
+    for method in ("resnet", "backprop", "adjoint"):
+        row = perf_compare.measure_memory(method, 3, steps=1, **options)
+        assert row["nfe_forward"] == 3, method  # K Euler steps / K layers, exactly
+        assert (row["nfe_backward"] > 0) == (method == "adjoint")
+        assert row["saved_mb"] > 0 and row["peak_mb"] >= 0
+
+
+def test_odepipe_compare_runs_children_and_writes_plot_and_rows(tmp_path):
+    odepipe.cli._add_plugin_commands()
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(odepipe.cli.cli, [
+        "compare", "--layers", "3", "--methods", "resnet,adjoint", "--steps", "1",
+        "--batch-size", "4", "--latent-dim", "2", "--hidden-size", "4", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "adj/res time" in result.output and "resnet faster per step" in result.output
+    assert (out / "resnet_vs_ode.png").stat().st_size > 1000
+    rows = json.loads((out / "resnet_vs_ode.json").read_text())
+    assert [(r["method"], r["layers"], r["nfe_forward"]) for r in rows] == [
+        ("resnet", 3, 3), ("adjoint", 3, 3)]
+
+
+def test_odepipe_compare_refuses_unknown_methods_and_bad_depths():
+    odepipe.cli._add_plugin_commands()
+    runner = CliRunner()
+    result = runner.invoke(odepipe.cli.cli, ["compare", "--methods", "resnet,rk9"])
+    assert result.exit_code == 2 and "rk9" in result.output
+    result = runner.invoke(odepipe.cli.cli, ["compare", "--layers", "10,0"])
+    assert result.exit_code == 2 and "K must be >= 1" in result.output
+
+
+def test_pipeline_overhead_direct_path_is_the_same_model(monkeypatch, capsys):
+    bench = _bench("pipeline_overhead")
+    monkeypatch.setattr(sys, "argv", ["x", "--steps", "1", "data.n_spirals=8", "data.n_test=4",
+                                      "train.batch_size=8"])
+    bench.main()
+    out = capsys.readouterr().out
+    assert "agree to 0.0e+00" in out  # identical losses: same networks, same arithmetic
+    assert "overhead ratio pipeline/direct" in out and "inside the dynamics function" in out
+
+
+def test_spiral_vs_reference_runs_both_and_reports_the_setting(monkeypatch, capsys, tmp_path):
+    bench = _bench("spiral_vs_reference")
+    path = tmp_path / "svr.json"
+    monkeypatch.setattr(sys, "argv", [
+        "x", "--reference-iters", "2", "--eval-every", "1", "--json", str(path),
+        "data.n_spirals=8", "data.n_test=4", "train.batch_size=8", "train.steps=3"])
+    bench.main()
+    out = capsys.readouterr().out
+    assert "reference-iters 2" in out or "did not reach" in out
+    saved = json.loads(path.read_text())
+    assert saved["reference_iters"] == 2 and len(saved["reference"]) == 2
+    race = saved["races"][0]
+    assert race["recipe"] == "spiral" and race["odepipe"]
+    assert all(c["seconds"] >= 0 for c in race["odepipe"])
+
+
+def test_reference_loss_is_the_gaussian_elbo():
+    bench = _bench("spiral_vs_reference")
+    torch.manual_seed(0)
+    model = bench.Reference()
+    x, ts = torch.randn(3, 5, 2), torch.linspace(0, 1, 5)
+    torch.manual_seed(1)
+    loss = model.loss(x, ts)
+    torch.manual_seed(1)
+    mean, logvar = model.rec(x)
+    z0 = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+    import torchdiffeq
+    pred = model.dec(torchdiffeq.odeint(model.func, z0, ts).transpose(0, 1))
+    log_lik = torch.distributions.Normal(pred, 0.3).log_prob(x).sum((1, 2))
+    kl = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mean, (0.5 * logvar).exp()),
+        torch.distributions.Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(loss, (kl - log_lik).mean())
