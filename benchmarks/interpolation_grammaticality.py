@@ -30,7 +30,8 @@ def train_run(recipe: str, out: str, overrides) -> str:
     from odepipe.recipe import load_recipe
     from odepipe.train import train
 
-    parsed = load_recipe(recipe, overrides)
+    # the same step budget for both, whatever the machine's load: no wall-clock cut-off
+    parsed = load_recipe(recipe, ["train.max_seconds=null", *overrides])
     os.makedirs(out, exist_ok=True)
     started = time.perf_counter()
     train(parsed, out, progress=sys.stderr.isatty())
@@ -43,6 +44,7 @@ def score(run_dir: str, pairs: int, steps: int, seed: int, method: str) -> dict:
     from odepipe_plugins.grammar import default_grammar
 
     _, data, model = load_run(run_dir)
+    data.check_state(run_dir)  # the corpus (and so the tokenizer) must be the one trained on
     with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
         summary = json.load(f)
     grammar = default_grammar()

@@ -16,6 +16,7 @@ present / future tense, and singular/plural agreement of determiners, verbs and 
 """
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -270,6 +271,9 @@ class Grammar:
         self.by_lhs: Dict[str, List[Tuple[Tuple[str, ...], float]]] = {}
         for lhs, rhs, w in self.rules:
             self.by_lhs.setdefault(lhs, []).append((rhs, w))
+        # for sampling: the right-hand sides and their cumulative weights, per nonterminal
+        self._options = {lhs: ([o[0] for o in opts], list(itertools.accumulate(o[1] for o in opts)))
+                         for lhs, opts in self.by_lhs.items()}
         self.categories_of: Dict[str, Set[str]] = {}
         for cat, words in self.lexicon.items():
             for word in words:
@@ -304,8 +308,8 @@ class Grammar:
         if symbol in self.lexicon:
             out.append(rng.choice(self.lexicon[symbol]))
         elif symbol in self.by_lhs:
-            options = self.by_lhs[symbol]
-            rhs = rng.choices([o[0] for o in options], weights=[o[1] for o in options])[0]
+            options, cumulative = self._options[symbol]
+            rhs = rng.choices(options, cum_weights=cumulative)[0]
             for sym in rhs:
                 self._expand(sym, rng, out)
         else:

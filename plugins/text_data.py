@@ -65,7 +65,7 @@ class TextData(DataSource):
         for split in SPLITS:
             encoded = self.tokenizer.encode(texts[split])
             keep = [i for i, ids in enumerate(encoded) if 0 < len(ids) < max_tokens]
-            if len(keep) < len(encoded):
+            if len(keep) < len(encoded) and self.tokenizer.fresh:  # said once, not per load
                 warn(f"{len(encoded) - len(keep)} of {len(encoded)} {split} sentences are empty "
                      f"or longer than data.max_tokens={max_tokens} pieces and were skipped")
             if not keep:
@@ -358,6 +358,9 @@ class HubText(TextData):
 
     def _column(self, split: str) -> List[str]:
         s = self.spec
+        if not _hub_reachable():  # without a network, fail at once (cache only), no retries
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
         try:
             import datasets
 
@@ -385,6 +388,20 @@ class HubText(TextData):
             return {"train": train, "valid": self._column(s["valid_split"]),
                     "test": self._column(s["test_split"])}
         return _split_by_ratio(train, *self.ratios, self.seed, f"hub dataset {s['name']}")
+
+
+def _hub_reachable() -> bool:
+    """Whether the hub's host name resolves; huggingface_hub would otherwise retry for a minute
+    before saying it is offline. Must run before datasets is imported (it reads the env)."""
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        socket.getaddrinfo(host or "huggingface.co", 443)
+        return True
+    except OSError:
+        return False
 
 
 @odepipe.hookimpl

@@ -9,6 +9,8 @@ Token ids follow :mod:`odepipe_plugins.tokenizer`: pad 0, unk 1, bos 2, eos 3.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,10 +65,13 @@ class RecurrentTextDecoder(Decoder):
 
     cell: type = nn.GRU
 
-    def __init__(self, latent_dim: int, vocab_size: int, hidden_size: int = 256,
+    def __init__(self, latent_dim: int, vocab_size: Optional[int] = None, hidden_size: int = 256,
                  num_layers: int = 1, embedding_dim: int = 128, word_dropout: float = 0.25,
                  dropout: float = 0.0):
         super().__init__()
+        if vocab_size is None:
+            raise odepipe.ModelError("this decoder writes tokens and needs a text data source "
+                                     "(data.type=grammar, text or hf) to supply vocab_size")
         if not 0.0 <= word_dropout < 1.0 or not 0.0 <= dropout < 1.0:
             raise odepipe.ModelError(f"decoder.word_dropout and decoder.dropout must be in "
                                      f"[0, 1), got {word_dropout} and {dropout}")

@@ -41,6 +41,7 @@ class Tokenizer:
 
         self.path = model_file
         self.lowercase = lowercase
+        self.fresh = False  # trained by this call (not loaded from the cache)
         self.sp = spm.SentencePieceProcessor(model_file=model_file)
 
     @property
@@ -113,6 +114,7 @@ def train_tokenizer(sentences: Sequence[str], vocab_size: int, model_type: str =
                                     f"raise data.vocab") from None
         os.replace(prefix + ".model", path)
     tok = Tokenizer(path, lowercase)
+    tok.fresh = True
     if tok.vocab_size < vocab_size:
         warn(f"data.vocab={vocab_size} is larger than this training split supports; "
              f"capped at {tok.vocab_size} pieces (set data.vocab={tok.vocab_size} to "

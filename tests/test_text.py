@@ -2,6 +2,7 @@
 user's file, interpolate-sentences and sampling. Tiny sizes: a few hundred sentences, 3 steps."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 
@@ -10,14 +11,16 @@ import torch
 from click.testing import CliRunner
 
 import odepipe
-from odepipe.cli import cli
+from odepipe.cli import cli as odepipe_cli
 from odepipe_plugins import text_commands
 from odepipe_plugins.grammar import default_grammar
 from odepipe_plugins.text_data import GrammarText, TextFiles, walk
 from odepipe_plugins.tokenizer import EOS_ID, PAD_ID, train_tokenizer
 
-if "interpolate-sentences" not in cli.commands:
-    cli.add_command(text_commands.interpolate_sentences)
+# a copy of the command line with this plugin's command, leaving odepipe's own group untouched
+# (other tests check which commands plugins may add to it)
+cli = copy.copy(odepipe_cli)
+cli.commands = {**odepipe_cli.commands, "interpolate-sentences": text_commands.interpolate_sentences}
 
 #: overrides that make a text run tiny
 TINY = ["encoder.hidden_size=16", "encoder.embedding_dim=8", "decoder.hidden_size=16",
