@@ -49,12 +49,13 @@ def build_pipeline(recipe: Recipe, host: Any, dims: Dict[str, int]) -> Pipeline:
 def build(recipe: Recipe, host: Any) -> Tuple[DataSource, Pipeline]:
     """Data source and pipeline, checked against each other on a two-item batch.
 
-    When the data source refuses its parameters, the stages are still built with a stand-in
-    ``obs_dim`` so that their own refusals are reported in the same message."""
+    When the data source refuses its parameters, the stages are still built with stand-in
+    sizes (both ``obs_dim`` and ``vocab_size``, so series and text stages alike construct) and
+    their own refusals are reported in the same message."""
     problems: List[str] = []
     data = _construct("data", recipe, host, {"seed": recipe.seed}, problems)
     if data is None:
-        _build_stages(recipe, host, {"obs_dim": 1}, problems)
+        _build_stages(recipe, host, {"obs_dim": 1, "vocab_size": 8}, problems)
         raise RecipeError(problems, recipe.source)
     model = build_pipeline(recipe, host, data.dims())
     items = data.dataset("train")

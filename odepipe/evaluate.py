@@ -22,7 +22,9 @@ def evaluate(model: Pipeline, data: DataSource, device: torch.device, batch_size
 
     Returns ``{split}_log_lik``, ``_kl``, ``_elbo``, ``_active_units`` (latent dimensions whose
     posterior mean varies across the data by more than 0.01, Burda et al. 2016), for token data
-    ``_nll_per_token`` and ``_perplexity``, and whatever ``data.evaluate`` adds.
+    ``_nll_per_token``, ``_perplexity`` (of the reconstruction term, at the posterior mean) and
+    ``_elbo_perplexity`` (exp of the negative ELBO per token: an upper bound on the model's true
+    perplexity), and whatever ``data.evaluate`` adds.
     """
     was_training = model.training
     model.eval()
@@ -58,7 +60,9 @@ def evaluate(model: Pipeline, data: DataSource, device: torch.device, batch_size
         variance = torch.tensor(second) / n - (torch.tensor(first) / n) ** 2
         out[f"{split}_active_units"] = int((variance > 0.01).sum())
     if tokens:
+        # perplexity of the reconstruction term alone, and the honest bound from the whole ELBO
         nll_token = -totals["log_lik"] / tokens
         out[f"{split}_nll_per_token"] = nll_token
         out[f"{split}_perplexity"] = math.exp(min(nll_token, 50.0))
+        out[f"{split}_elbo_perplexity"] = math.exp(min(-totals["elbo"] / tokens, 50.0))
     return out
