@@ -111,7 +111,12 @@ def run(recipe: Optional[str], overrides: Sequence[str], out: Optional[str], dev
             raise CheckpointError(error)
         if distributed.is_main():
             click.echo(f"odepipe: run folder {run_dir}", err=True)
-        summary = train(parsed, run_dir, resume=bool(resume), progress=not quiet)
+        try:
+            summary = train(parsed, run_dir, resume=bool(resume), progress=not quiet)
+        except OdepipeError:
+            if not resume and distributed.is_main():
+                rundir.remove_if_unused(run_dir)
+            raise
         main_rank = distributed.is_main()
     finally:
         distributed.teardown()

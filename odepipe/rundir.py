@@ -43,6 +43,17 @@ def prepare(path: str, overwrite: bool = False) -> str:
     return path
 
 
+def remove_if_unused(path: str) -> None:
+    """Removes a run folder that ``prepare`` made but nothing was written to (a run that
+    stopped at a data or model error), so failed attempts leave no empty folders behind."""
+    if not os.path.isdir(path):
+        return
+    for root, dirs, files in os.walk(path):
+        if files:
+            return
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def write_text(path: str, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 

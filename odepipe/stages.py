@@ -162,6 +162,12 @@ class DataSource(abc.ABC):
     def plot(self, model: Any, batch: Batch, out_dir: str) -> None:
         """Optional: draw figures of the model on an evaluation batch into ``out_dir``."""
 
+    def state(self) -> Dict[str, Any]:
+        """Preprocessing fitted to the data (normalization statistics, a tokenizer's identity),
+        written to the run's summary.json under ``data`` so that commands using the run can
+        check that they see the same data. Empty by default."""
+        return {}
+
     def sample(self, model: Any, n: int, out_dir: Optional[str] = None) -> Sequence[str]:
         """Decodes ``n`` draws of z0 from the prior N(0, I) into data this source understands;
         returns one printable line per draw and may write files (CSV, plots) into ``out_dir``.

@@ -226,7 +226,7 @@ def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = T
                "parameters": sum(p.numel() for p in model.parameters()),
                "nfe_forward_per_step": nfe_f / trained, "nfe_backward_per_step": nfe_b / trained,
                **metrics}
-    if callable(getattr(data, "state", None)):  # fitted preprocessing, e.g. csv normalization
+    if data.state():  # fitted preprocessing, e.g. csv normalization
         summary["data"] = data.state()
     if main:
         rundir.append_metrics(run_dir, {"step": step, "kind": "final", **metrics})
