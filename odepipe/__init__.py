@@ -31,6 +31,7 @@ _LAZY = {
     "Batch": "stages", "Posterior": "stages", "Encoder": "stages", "Dynamics": "stages",
     "Solver": "stages", "Decoder": "stages", "DataSource": "stages",
     "Pipeline": "pipeline", "Output": "pipeline", "Loss": "pipeline",
+    "load_recipe": "recipe", "load_run": "runs",
 }
 
 __all__ = [
