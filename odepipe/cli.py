@@ -232,26 +232,27 @@ def cp(name: str, dest: str) -> None:
     click.echo(f"copied {stem} to {target}")
 
 
-def _add_plugin_commands() -> None:
-    """Adds plugin commands without collecting components, so ``--help`` needs no torch; a
-    strict-mode plugin failure exits 2 with its message, like any user error."""
-    from .plugins import PluginHost
-
-    try:
-        PluginHost(builtins=COMMAND_PLUGINS, components=False).register_commands(cli)
-    except OdepipeError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(getattr(exc, "exit_code", 2))
-
-
 _plugin_commands_added = False
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    """The console script. Plugin commands are added once per process, so calling ``main``
-    again (tests, notebooks) does not register them twice."""
+def with_plugin_commands() -> click.Group:
+    """The ``odepipe`` group with every plugin's commands added, once per process (calling it
+    again, from tests or notebooks, adds nothing twice). Commands are added without collecting
+    components, so ``--help`` needs no torch; a strict-mode plugin failure exits 2 with its
+    message, like any user error."""
     global _plugin_commands_added
     if not _plugin_commands_added:
-        _add_plugin_commands()
+        from .plugins import PluginHost
+
+        try:
+            PluginHost(builtins=COMMAND_PLUGINS, components=False).register_commands(cli)
+        except OdepipeError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(getattr(exc, "exit_code", 2))
         _plugin_commands_added = True
-    cli.main(args=argv, prog_name="odepipe")
+    return cli
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """The console script."""
+    with_plugin_commands().main(args=argv, prog_name="odepipe")

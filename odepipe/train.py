@@ -115,7 +115,8 @@ def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = T
     if world > 1:
         objective = nn.parallel.DistributedDataParallel(
             objective, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                 foreach=True)  # one kernel per step, not one per tensor
     train_items = list(data.dataset("train"))
     plan = BatchPlan(len(train_items), cfg.batch_size, recipe.seed)
 

@@ -51,7 +51,7 @@ def test_measure_memory_counts_solver_steps_and_adjoint_backward():
 
 
 def test_odepipe_compare_runs_children_and_writes_plot_and_rows(tmp_path):
-    odepipe.cli._add_plugin_commands()
+    odepipe.cli.with_plugin_commands()
     out = tmp_path / "cmp"
     result = CliRunner().invoke(odepipe.cli.cli, [
         "compare", "--layers", "3", "--methods", "resnet,adjoint", "--steps", "1",
@@ -65,7 +65,7 @@ def test_odepipe_compare_runs_children_and_writes_plot_and_rows(tmp_path):
 
 
 def test_odepipe_compare_refuses_unknown_methods_and_bad_depths():
-    odepipe.cli._add_plugin_commands()
+    odepipe.cli.with_plugin_commands()
     runner = CliRunner()
     result = runner.invoke(odepipe.cli.cli, ["compare", "--methods", "resnet,rk9"])
     assert result.exit_code == 2 and "rk9" in result.output

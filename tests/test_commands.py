@@ -8,17 +8,15 @@ import pytest
 from click.testing import CliRunner
 
 from odepipe import rundir
-from odepipe.cli import cli
+from odepipe.cli import with_plugin_commands
 from odepipe.recipe import load_recipe
 from odepipe.train import train
-from odepipe_plugins import commands
 from odepipe_plugins.csv_data import resolve_data_path
 
 from conftest import TINY_SPIRAL
 
-cli.add_command(commands.extrapolate)
-cli.add_command(commands.sample)
 SEED_CSV = resolve_data_path("data/example_seed.csv")
+cli = with_plugin_commands()
 
 
 @pytest.fixture(scope="module")

@@ -140,7 +140,7 @@ def test_register_commands_adds_but_never_replaces():
 
 
 def test_help_does_not_import_torch_even_with_plugins_installed():
-    code = ("import sys\nfrom odepipe import cli\ncli._add_plugin_commands()\n"
+    code = ("import sys\nfrom odepipe import cli\ncli.with_plugin_commands()\n"
             "print(sorted(cli.cli.commands)); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout.splitlines()
