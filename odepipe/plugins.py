@@ -247,7 +247,8 @@ class PluginHost:
                                     f"'{self.commands[name][0]}' and by plugin '{plugin_name}'; "
                                     f"rename one of them")
             owner = _ATTACHED.get((id(main_cli), name))
-            if name in main_cli.commands and owner != plugin_name:
+            same = main_cli.commands.get(name) is scratch.commands[name]  # loaded again
+            if name in main_cli.commands and owner != plugin_name and not same:
                 by = f"plugin '{owner}'" if owner else "odepipe itself"
                 raise RegistryError(f"command {name!r} is already a command of {by}; a plugin "
                                     f"may not replace it; rename the command")
