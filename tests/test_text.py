@@ -90,6 +90,16 @@ def test_unknown_words_go_through_pieces(text_run):
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.parametrize("a", ["привет мир 你好", "🙂 مرحبا", "the man\x07 walked\x1b[31m home\r"])
+def test_non_latin_scripts_and_control_characters_give_a_path(text_run, a):
+    result = _invoke("interpolate-sentences", a, "a girl sang", "--run", text_run, "--steps", 2,
+                     "--json")
+    assert result.exit_code == 0, result.output
+    path = json.loads(result.output)["path"]
+    assert len(path) == 4 and all(isinstance(p["sentence"], str) for p in path)
+    assert not any(ch in p["sentence"] for p in path for ch in "\x07\x1b\r")
+
+
 @pytest.mark.parametrize("a, message", [("", "empty"), ("   \t ", "empty"),
                                         ("word " * 1000, "characters long")])
 def test_empty_or_huge_input_is_a_clear_error_before_any_training(a, message, tmp_path,
