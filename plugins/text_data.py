@@ -8,7 +8,6 @@ decodes latent points greedily for ``odepipe sample``.
 """
 from __future__ import annotations
 
-import math
 import os
 import random
 from typing import Any, Dict, List, Literal, Optional, Sequence
@@ -18,7 +17,7 @@ import torch
 import odepipe
 from odepipe import Batch, DataSource
 
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer, cache_root, train_tokenizer, warn
+from .tokenizer import EOS_ID, PAD_ID, Tokenizer, cache_root, train_tokenizer, warn
 
 SPLITS = ("train", "valid", "test")
 

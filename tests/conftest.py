@@ -21,3 +21,18 @@ def host():
     from odepipe.plugins import PluginHost
 
     return PluginHost(entry_points=False)
+
+
+@pytest.fixture
+def plugin_env(monkeypatch):
+    """No plugin env vars from the caller's shell, and no plugin host or warning cached from
+    another test: each plugin test sees a fresh load."""
+    from odepipe import plugins as plugins_module
+    from odepipe.plugins import load_plugins
+
+    for name in ("ODEPIPE_STRICT_PLUGINS", "ODEPIPE_DISABLE_PLUGINS", "ODEPIPE_TRACE_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    load_plugins.cache_clear()
+    plugins_module._WARNED.clear()
+    yield
+    load_plugins.cache_clear()

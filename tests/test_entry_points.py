@@ -12,8 +12,7 @@ import textwrap
 import pytest
 
 from odepipe.errors import PluginError
-from odepipe import plugins as plugins_module
-from odepipe.plugins import PluginHost, PluginWarning, load_plugins
+from odepipe.plugins import PluginHost, PluginWarning
 
 _counter = itertools.count()
 
@@ -28,14 +27,7 @@ class Field(Dynamics):
 """
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in ("ODEPIPE_STRICT_PLUGINS", "ODEPIPE_DISABLE_PLUGINS", "ODEPIPE_TRACE_PLUGINS"):
-        monkeypatch.delenv(name, raising=False)
-    load_plugins.cache_clear()
-    plugins_module._WARNED.clear()
-    yield
-    load_plugins.cache_clear()
+pytestmark = pytest.mark.usefixtures("plugin_env")
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Property tests: whatever a user types, the outcome is a run setup or a RecipeError."""
 import string
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

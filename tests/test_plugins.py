@@ -19,7 +19,6 @@ from click.testing import CliRunner
 
 import odepipe
 from odepipe import hookspecs
-from odepipe import plugins as plugins_module
 from odepipe.cli import cli
 from odepipe.errors import PluginError, RecipeError
 from odepipe.plugins import DEFAULT_PLUGINS, HOOK_ARGS, PluginHost, load_plugins
@@ -42,14 +41,7 @@ needs_example = pytest.mark.skipif(
     reason="the example plugin is not installed; run: pip install -e tests/example_plugin")
 
 
-@pytest.fixture(autouse=True)
-def fresh(monkeypatch):
-    for name in ("ODEPIPE_STRICT_PLUGINS", "ODEPIPE_DISABLE_PLUGINS", "ODEPIPE_TRACE_PLUGINS"):
-        monkeypatch.delenv(name, raising=False)
-    load_plugins.cache_clear()
-    plugins_module._WARNED.clear()
-    yield
-    load_plugins.cache_clear()
+pytestmark = pytest.mark.usefixtures("plugin_env")
 
 
 def _plugin(**hooks) -> types.ModuleType:
