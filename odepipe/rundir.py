@@ -48,7 +48,7 @@ def remove_if_unused(path: str) -> None:
     stopped at a data or model error), so failed attempts leave no empty folders behind."""
     if not os.path.isdir(path):
         return
-    for root, dirs, files in os.walk(path):
+    for _, _, files in os.walk(path):
         if files:
             return
     shutil.rmtree(path, ignore_errors=True)

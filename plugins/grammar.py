@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 # -- the lexicon ---------------------------------------------------------------------------------
 _IRREGULAR_PLURALS = {"man": "men", "woman": "women", "child": "children", "fisherman": "fishermen",
@@ -391,9 +391,3 @@ def default_grammar() -> Grammar:
 def accepts(sentence: str) -> bool:
     """Whether the embedded grammar accepts ``sentence``."""
     return default_grammar().accepts(sentence)
-
-
-def accept_share(sentences: Iterable[str]) -> float:
-    sentences = list(sentences)
-    g = default_grammar()
-    return sum(g.accepts(s) for s in sentences) / max(1, len(sentences))

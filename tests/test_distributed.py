@@ -1,7 +1,6 @@
 """torchrun with two CPU processes (gloo) against one process: same global batch, same result."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -10,9 +9,6 @@ import pytest
 import torch
 
 from conftest import TINY_SPIRAL
-
-pytestmark = pytest.mark.skipif(shutil.which("torchrun") is None and sys.platform == "win32",
-                                reason="torch.distributed gloo is not supported on this platform")
 
 
 def odepipe(*args, procs=1, timeout=300):
