@@ -1,12 +1,53 @@
 """Shared fixtures: tiny, deterministic settings so every test runs in seconds on a CPU."""
 from __future__ import annotations
 
+import importlib.metadata as md
+import os
+import sys
+import tempfile
+from pathlib import Path
+
 import pytest
 import torch
+
+EXAMPLE = Path(__file__).resolve().parent / "example_plugin"
 
 #: overrides that make a spiral run tiny
 TINY_SPIRAL = ["data.n_spirals=16", "data.n_test=8", "train.batch_size=8", "train.threads=1",
                "train.eval_items=8", "train.plot=false"]
+
+
+def _put_example_plugin_on_the_path() -> None:
+    """Makes the example third-party distribution visible without ``pip install``: its package
+    on ``sys.path`` and a ``*.dist-info`` declaring its entry point, exactly what an install
+    would leave, also for subprocesses (PYTHONPATH). So the README's test command runs every
+    test after the README's install alone. An installed copy is left as it is."""
+    try:
+        md.distribution("odepipe-example")
+        return
+    except md.PackageNotFoundError:
+        pass
+    site = Path(tempfile.mkdtemp(prefix="odepipe-example-site-"))
+    info = site / "odepipe_example-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: odepipe-example\n"
+                                   "Version: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[odepipe]\nexample = odepipe_example.plugin\n")
+    paths = [str(site), str(EXAMPLE)]
+    sys.path[:0] = paths
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        paths + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+
+
+_put_example_plugin_on_the_path()
+
+
+@pytest.fixture
+def example_plugin():
+    """The example distribution's hook module (``odepipe_example.plugin``)."""
+    import importlib
+
+    return importlib.import_module("odepipe_example.plugin")
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@ the real example distribution in recipe runs, and the rule that every hook is do
 tested."""
 from __future__ import annotations
 
-import importlib.metadata as md
 import json
 import os
 import re
@@ -26,19 +25,6 @@ from odepipe.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "tests" / "example_plugin"
-
-
-def _example_installed() -> bool:
-    try:
-        eps = md.distribution("odepipe-example").entry_points
-    except md.PackageNotFoundError:
-        return False
-    return any(ep.group == "odepipe" for ep in eps)
-
-
-needs_example = pytest.mark.skipif(
-    not _example_installed(),
-    reason="the example plugin is not installed; run: pip install -e tests/example_plugin")
 
 
 pytestmark = pytest.mark.usefixtures("plugin_env")
@@ -137,8 +123,7 @@ def test_help_does_not_import_torch_even_with_plugins_installed():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout.splitlines()
     assert out[-1] == "False", out
-    if _example_installed():
-        assert "oscillator" in out[0]
+    assert "oscillator" in out[0]
 
 
 # -- recipe plugins: ---------------------------------------------------------------------------
@@ -232,7 +217,6 @@ def test_ls_shows_the_plugin_of_each_component():
 
 
 # -- the real example distribution -------------------------------------------------------------
-@needs_example
 def test_example_plugin_is_listed_with_version_and_components():
     result = CliRunner().invoke(cli, ["plugins"])
     assert result.exit_code == 0, result.output
@@ -250,7 +234,6 @@ def test_example_plugin_is_listed_with_version_and_components():
 TINY = ["train.batch_size=8", "train.plot=false", "train.eval_batch_size=8", "-q"]
 
 
-@needs_example
 def test_example_data_source_in_a_spiral_run(tmp_path):
     result = CliRunner().invoke(cli, ["run", "recipes/spiral.yaml", "data=damped_oscillator",
                                       "data.n_series=16", "data.n_test=8", "train.steps=3",
@@ -262,7 +245,6 @@ def test_example_data_source_in_a_spiral_run(tmp_path):
     assert "type: damped_oscillator" in (tmp_path / "run" / "recipe.yaml").read_text()
 
 
-@needs_example
 def test_example_recipe_using_its_dynamics_and_decoder(tmp_path):
     result = CliRunner().invoke(cli, ["run", str(EXAMPLE / "oscillator.yaml"), "train.steps=3",
                                       "data.n_series=16", "data.n_test=8",
@@ -274,7 +256,6 @@ def test_example_recipe_using_its_dynamics_and_decoder(tmp_path):
     assert json.loads(result.stdout)["steps"] == 3
 
 
-@needs_example
 def test_example_command_runs_through_the_odepipe_entry_point():
     out = subprocess.run([sys.executable, "-m", "odepipe", "oscillator", "--points", "3",
                           "--damping", "0"], capture_output=True, text=True, timeout=60)

@@ -78,11 +78,15 @@ def test_builtin_plugins_pass_their_contracts(module):
     assert testing.check_plugin(importlib.import_module(f"odepipe_plugins.{module}"))
 
 
-def test_example_plugin_passes_its_contracts():
-    plugin = pytest.importorskip(
-        "odepipe_example.plugin",
-        reason="the example plugin is not installed; run: pip install -e tests/example_plugin")
-    assert sorted(testing.check_plugin(plugin)) == [
+@pytest.mark.parametrize("threads", [1, 2])
+def test_example_plugin_passes_its_contracts(threads, example_plugin):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        checked = testing.check_plugin(example_plugin)
+    finally:
+        torch.set_num_threads(previous)
+    assert sorted(checked) == [
         "data_sources:damped_oscillator", "decoders:student_t", "dynamics:damped_linear"]
 
 
@@ -183,6 +187,50 @@ def test_check_dynamics_catches_a_field_that_breaks_the_adjoint(cls, message):
 def test_check_dynamics_refuses_a_non_module():
     with pytest.raises(ContractError, match="is not an odepipe.Dynamics"):
         testing.check_dynamics(lambda t, z: -z, latent_dim=3)
+
+
+class RotationField(Dynamics):
+    """A correct field whose rotation leaves ||z||^2 alone: under that loss its true gradient
+    is exactly 0 and both methods return solver noise."""
+
+    def __init__(self, latent_dim):
+        super().__init__()
+        self.skew = nn.Parameter(torch.randn(latent_dim, latent_dim))
+        self.damping = nn.Parameter(torch.full((latent_dim,), 0.1))
+
+    def forward(self, t, z):
+        return z @ (self.skew - self.skew.T - torch.diag(self.damping)).T
+
+
+class ZeroGradField(GoodField):
+    """A correct field with a gate at 0 behind a ReLU: that parameter's gradient is 0 at init."""
+
+    def __init__(self, latent_dim):
+        super().__init__(latent_dim)
+        self.gate = nn.Parameter(torch.full((latent_dim,), -1.0))
+
+    def forward(self, t, z):
+        return super().forward(t, z) + torch.relu(self.gate) * z
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("cls", [RotationField, ZeroGradField])
+def test_check_dynamics_passes_correct_fields_with_noise_level_gradients(cls, threads):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        testing.check_dynamics(cls(4), latent_dim=4)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_gradients_below_the_noise_floor_count_as_equal():
+    big = torch.ones(10)
+    a, b = torch.full((3,), 7e-6), torch.full((3,), -5e-6)
+    assert testing.gradient_mismatch(a, b, [big, a], rtol=1e-2) is None
+    # the same two values are a real mismatch when they are the whole gradient
+    assert testing.gradient_mismatch(a, b, [a], rtol=1e-2) is not None
+    assert testing.gradient_mismatch(big, 1.5 * big, [big], rtol=1e-2) is not None
 
 
 class NoCountSolver(EulerSolver):
