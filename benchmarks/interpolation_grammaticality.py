@@ -28,7 +28,7 @@ import torch
 
 def train_run(recipe: str, out: str, overrides) -> str:
     from odepipe.recipe import load_recipe
-    from odepipe.train import train
+    from odepipe.run.train import train
 
     # the same step budget for both, whatever the machine's load: no wall-clock cut-off
     parsed = load_recipe(recipe, ["train.max_seconds=null", *overrides])
@@ -40,8 +40,8 @@ def train_run(recipe: str, out: str, overrides) -> str:
 
 
 def score(run_dir: str, pairs: int, steps: int, seed: int, method: str) -> dict:
-    from odepipe.runs import load_run
-    from odepipe_plugins.grammar import default_grammar
+    from odepipe.run.runs import load_run
+    from odepipe_plugins.text.grammar import default_grammar
 
     _, data, model = load_run(run_dir)
     data.check_state(run_dir)  # the corpus (and so the tokenizer) must be the one trained on

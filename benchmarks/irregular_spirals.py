@@ -16,9 +16,9 @@ import json
 import math
 import os
 
-from odepipe import rundir
+from odepipe.run import rundir
 from odepipe.recipe import load_recipe
-from odepipe.train import train
+from odepipe.run.train import train
 
 RUNS = {
     "latent ODE, ODE-RNN encoder": [],

@@ -23,8 +23,7 @@ from typing import Any, Dict, List
 import torch
 import torchdiffeq
 
-from odepipe.build import build
-from odepipe.plugins import load_plugins
+from odepipe.run.build import build
 from odepipe.recipe import load_recipe
 
 
@@ -56,9 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     recipe = load_recipe(args.recipe, args.overrides)
-    host = load_plugins(tuple(recipe.plugins))
     torch.manual_seed(recipe.seed)
-    data, model = build(recipe, host)
+    data, model = build(recipe)
     solver = model.solver
     if not hasattr(solver, "method"):
         raise SystemExit(f"solver {type(solver).__name__} is not a torchdiffeq method; this "

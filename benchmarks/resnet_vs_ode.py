@@ -5,7 +5,7 @@
 
 Same as ``odepipe compare``. Each (method, K) gets a fresh process for its memory figure; the
 three methods at one K are timed in one process, stepping in turn, one torch thread. The
-measurement itself lives in ``odepipe_plugins/perf_compare.py`` (its docstring says how memory
+measurement itself lives in ``odepipe_plugins/depth/compare.py`` (its docstring says how memory
 is measured and why).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import json
 import os
 
-from odepipe_plugins.perf_compare import DEFAULT_LAYERS, METHODS, compare, plot, table
+from odepipe_plugins.depth.compare import DEFAULT_LAYERS, METHODS, compare, plot, table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

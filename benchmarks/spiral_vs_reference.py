@@ -9,7 +9,7 @@ reverse time, latent size 4, ODE function MLP 4-20-20-4 with ELU, decoder MLP 4-
 ``odeint`` with dopri5 at torchdiffeq's default tolerances (rtol 1e-7, atol 1e-9), the full
 batch of 1000 spirals every iteration, Adam at lr 0.01, Gaussian log-likelihood with noise std
 0.3 and the analytic KL to N(0, I). Its data is odepipe's ``spiral`` source (same generator
-settings as the example; see odepipe_plugins/data.py), so both models train on the same 1000
+settings as the example; see odepipe_plugins/series/spiral.py), so both models train on the same 1000
 noisy spirals and are scored on the same 200 held-out ones.
 
 Quality: extrapolation MSE on the test split, i.e. encode the 100 noisy observed points, decode
@@ -18,7 +18,7 @@ continuation (odepipe's ``extrap_mse``). Clocks count training only: evaluations
 taken off. Both run on one torch thread, one after the other in this one process.
 
 Prints: the reference's final MSE and training time T_ref; the wall time odepipe (the committed
-``recipes/spiral.yaml`` through odepipe's own training loop, ``odepipe.train.train``) needs to
+``recipes/spiral.yaml`` through odepipe's own training loop, ``odepipe.run.train.train``) needs to
 reach that MSE, and the ratio to T_ref (goal <= 0.2); both models' MSE at equal wall times.
 """
 from __future__ import annotations
@@ -35,9 +35,9 @@ import torch
 import torchdiffeq
 from torch import nn
 
-import odepipe.train as odetrain
+import odepipe.run.train as odetrain
 from odepipe.recipe import load_recipe
-from odepipe_plugins.data import SpiralData
+from odepipe_plugins.series.spiral import SpiralData
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -129,7 +129,7 @@ class _Stop(Exception):
 
 def run_odepipe(recipe_name: str, overrides: List[str], budget_s: float, target: float,
                 eval_every: int, log: Callable) -> List[Dict]:
-    """Trains the recipe through odepipe.train.train; evaluates every ``eval_every`` steps from
+    """Trains the recipe through odepipe.run.train.train; evaluates every ``eval_every`` steps from
     the on_event callback (its time taken off the clock); stops at ``budget_s`` of training."""
     recipe = load_recipe(recipe_name, ["train.eval_every=0", "train.plot=false",
                                        "train.threads=1", *overrides])
@@ -255,7 +255,7 @@ def main() -> None:
     recipes = args.recipe or ["spiral"]
     torch.set_num_threads(1)
     recipe = load_recipe(recipes[0], args.overrides)
-    kind, params = recipe.components["data"]
+    kind, params = recipe.components["data"].type, recipe.components["data"].params
     data = SpiralData(seed=recipe.seed, **params)
     print(f"data: {kind} {params} (seed {recipe.seed}); 1 torch thread")
     if args.reuse_reference:

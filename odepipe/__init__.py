@@ -24,6 +24,8 @@ from .errors import (
 
 __version__ = "0.1.0"
 
+from .hookspecs import Register
+
 #: decorator marking a plugin's hook implementations
 hookimpl = pluggy.HookimplMarker("odepipe")
 
@@ -31,11 +33,14 @@ _LAZY = {
     "Batch": "stages", "Posterior": "stages", "Encoder": "stages", "Dynamics": "stages",
     "Solver": "stages", "Decoder": "stages", "DataSource": "stages",
     "Pipeline": "pipeline", "Output": "pipeline", "Loss": "pipeline",
-    "load_recipe": "recipe", "load_run": "runs",
+    "PluginHost": "host",
+    "Recipe": "recipe", "load_recipe": "recipe", "validate": "recipe",
+    "build": "run.build", "train": "run.train", "pick_device": "run.train",
+    "load_run": "run.runs",
 }
 
 __all__ = [
-    "__version__", "hookimpl", *_LAZY,
+    "__version__", "hookimpl", "Register", *_LAZY,
     "OdepipeError", "RecipeError", "RegistryError", "PluginError", "CheckpointError",
     "DataError", "ModelError", "NumericalError", "SolverError",
 ]

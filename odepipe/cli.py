@@ -1,4 +1,10 @@
-"""The ``odepipe`` command line (click). Torch and friends are imported inside commands only.
+"""The ``odepipe`` command line (click): odepipe's own commands, plus the commands the plugin
+host collected, attached by :func:`make_cli`. The only click module of the core. Torch and
+friends are imported inside commands only.
+
+One plugin host per process: :func:`main` builds it and hands it to every command as click's
+context object (``ctx.obj``); a command invoked on the bare :data:`cli` group (as tests do)
+gets one built for that invocation.
 
 Any :class:`odepipe.OdepipeError` (a user's mistake) becomes a message on stderr and exit code
 2, without a traceback; ``odepipe --traceback ...`` shows it.
@@ -10,15 +16,14 @@ import os
 import shutil
 import sys
 import warnings
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
 import click
 
 from .errors import OdepipeError
 
-#: built-in plugin modules that add commands; imported for every command, so torch-free at top
-COMMAND_PLUGINS: Tuple[str, ...] = ("odepipe_plugins.commands", "odepipe_plugins.text_commands",
-                                     "odepipe_plugins.perf_commands")
+if TYPE_CHECKING:
+    from .host import PluginHost
 
 
 class OdepipeGroup(click.Group):
@@ -38,7 +43,7 @@ class OdepipeGroup(click.Group):
 
 
 def _format_warning(message, category, filename, lineno, line=None):  # noqa: ANN001
-    from .plugins import PluginWarning
+    from .plugin_report import PluginWarning
 
     if issubclass(category, PluginWarning):
         return f"{message}\n"
@@ -62,6 +67,16 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     odepipe ls                              list components and their plugins
     """
     ctx.meta["odepipe.traceback"] = traceback
+    if ctx.obj is None:
+        ctx.obj = new_host()
+
+
+def new_host() -> "PluginHost":
+    """The process's plugin host: built-ins and entry points, refusing plugin commands that
+    would replace odepipe's own."""
+    from .host import PluginHost
+
+    return PluginHost(reserved_commands=tuple(cli.commands))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -72,17 +87,18 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 @click.option("--resume", "resume", type=click.Path(file_okay=False), help="Continue the run in this folder from its checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def run(recipe: Optional[str], overrides: Sequence[str], out: Optional[str], device: Optional[str],
+@click.pass_obj
+def run(host: "PluginHost", recipe: Optional[str], overrides: Sequence[str], out: Optional[str], device: Optional[str],
         resume: Optional[str], overwrite: bool, quiet: bool) -> None:
     """Train, evaluate and save a run of RECIPE (a path or a shipped recipe's name).
 
     OVERRIDES are KEY=VALUE pairs such as train.steps=100 solver.adjoint=true, or encoder=lstm
     to switch a component's type. With --resume DIR the recipe defaults to DIR/recipe.yaml.
     """
-    from . import distributed, rundir
     from .errors import CheckpointError
     from .recipe import load_recipe
-    from .train import pick_device, train
+    from .run import distributed, rundir
+    from .run.train import pick_device, train
 
     overrides = list(overrides)
     if recipe and "=" in recipe:  # `odepipe run --resume DIR train.steps=10`
@@ -96,7 +112,7 @@ def run(recipe: Optional[str], overrides: Sequence[str], out: Optional[str], dev
         raise click.UsageError("give a RECIPE (a path or a shipped name), or --resume DIR")
     if device:
         overrides.append(f"train.device={device}")
-    parsed = load_recipe(recipe, overrides)
+    parsed = load_recipe(recipe, overrides, host=host)
     # under torchrun, rank 0 alone creates the folder and tells the others its name
     distributed.setup(distributed.local_device(pick_device(parsed.train.device)))
     try:
@@ -127,26 +143,25 @@ def run(recipe: Optional[str], overrides: Sequence[str], out: Optional[str], dev
 @cli.command()
 @click.argument("recipe")
 @click.argument("overrides", nargs=-1)
-def validate(recipe: str, overrides: Sequence[str]) -> None:
+@click.pass_obj
+def validate(host: "PluginHost", recipe: str, overrides: Sequence[str]) -> None:
     """Check RECIPE (and OVERRIDES) without training: every problem at once, exit 2 if any."""
-    from .build import build
-    from .plugins import load_plugins
     from .recipe import load_recipe
+    from .run.build import build
 
-    parsed = load_recipe(recipe, list(overrides))
-    build(parsed, load_plugins(tuple(parsed.plugins)))
+    parsed = load_recipe(recipe, list(overrides), host=host)
+    build(parsed)
     click.echo(f"{parsed.source}: ok")
 
 
 @cli.command("ls")
 @click.argument("kind", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def ls(kind: Optional[str], as_json: bool) -> None:
+@click.pass_obj
+def ls(host: "PluginHost", kind: Optional[str], as_json: bool) -> None:
     """List registered components (of one KIND) with the plugin that gave each."""
-    from .plugins import load_plugins
     from .registry import KINDS, did_you_mean
 
-    host = load_plugins()
     aliases = {section: k for k, (_, section) in KINDS.items()}
     if kind is not None:
         kind = aliases.get(kind, kind)
@@ -171,13 +186,12 @@ def ls(kind: Optional[str], as_json: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--all", "show_all", is_flag=True, help="Include the built-in plugins.")
-def plugins(as_json: bool, show_all: bool) -> None:
+@click.pass_obj
+def plugins(host: "PluginHost", as_json: bool, show_all: bool) -> None:
     """List plugins: name, distribution, version, hooks, components, load error."""
     import dataclasses
 
-    from .plugins import load_plugins
-
-    infos = [i for i in load_plugins().infos.values() if show_all or not i.builtin]
+    infos = [i for i in host.infos.values() if show_all or not i.builtin]
     if as_json:
         click.echo(json.dumps([{**dataclasses.asdict(i), "status": i.status} for i in infos],
                               indent=2))
@@ -232,27 +246,46 @@ def cp(name: str, dest: str) -> None:
     click.echo(f"copied {stem} to {target}")
 
 
-_plugin_commands_added = False
+@cli.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help="A finished run folder (from odepipe run).")
+@click.option("-n", "n", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Number of draws from the prior.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Folder for files the data source writes (series: samples.csv, samples.png).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the draws.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.pass_obj
+def sample(host: "PluginHost", run_dir: str, n: int, out_dir: Optional[str], seed: int,
+           device: str) -> None:
+    """Decode N draws z0 ~ N(0, I) of a trained run, one printed line per draw."""
+    import torch
+
+    from .run.runs import load_run
+
+    _, data, model = load_run(run_dir, device, host=host)
+    torch.manual_seed(seed)
+    for line in data.sample(model, n, out_dir):
+        click.echo(line)
 
 
-def with_plugin_commands() -> click.Group:
-    """The ``odepipe`` group with every plugin's commands added, once per process (calling it
-    again, from tests or notebooks, adds nothing twice). Commands are added without collecting
-    components, so ``--help`` needs no torch; a strict-mode plugin failure exits 2 with its
-    message, like any user error."""
-    global _plugin_commands_added
-    if not _plugin_commands_added:
-        from .plugins import PluginHost
-
-        try:
-            PluginHost(builtins=COMMAND_PLUGINS, components=False).register_commands(cli)
-        except OdepipeError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(getattr(exc, "exit_code", 2))
-        _plugin_commands_added = True
-    return cli
+def make_cli(host: "PluginHost") -> click.Group:
+    """A command line with odepipe's commands and those ``host`` collected from plugins (the
+    host has already refused any that would replace one of odepipe's)."""
+    group = OdepipeGroup(name=cli.name, callback=cli.callback, params=cli.params,
+                         help=cli.help, context_settings=cli.context_settings,
+                         commands=dict(cli.commands))
+    for name, (_, command) in host.commands.items():
+        group.add_command(command, name)
+    return group
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    """The console script."""
-    with_plugin_commands().main(args=argv, prog_name="odepipe")
+    """The console script: one plugin host for the process, passed to every command. A
+    strict-mode plugin failure exits 2 with its message, like any user error."""
+    try:
+        host = new_host()
+    except OdepipeError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    make_cli(host).main(args=argv, prog_name="odepipe", obj=host)

@@ -3,11 +3,14 @@
 A plugin is a module (or object) with functions marked ``@odepipe.hookimpl`` whose names are the
 hooks below. Each ``odepipe_register_*`` hook receives one argument, ``register``, a callable:
 
-    register(name: str, cls: type, help: str | None = None) -> None
+    register(name: str, cls: type | str, help: str | None = None) -> None
 
-``name`` is what recipes write after ``type:``; ``cls`` must subclass the stage base named in the
-hook (the registry refuses anything else); ``help`` is a one-line description for ``odepipe ls``
-(the class docstring's first line when omitted). The class's ``__init__`` keyword arguments are
+``name`` is what recipes write after ``type:``; ``cls`` is the class, which must subclass the
+stage base named in the hook (the registry refuses anything else), or a ``"package.module:Class"``
+reference to it: a reference is checked to exist when plugins load and imported only when a
+recipe or command uses the component, so your plugin costs nothing to runs that do not use it
+and ``odepipe --help`` stays free of torch. ``help`` is a one-line description for
+``odepipe ls`` (the class docstring's first line when omitted). The class's ``__init__`` keyword arguments are
 the recipe parameters of that component; their annotations are used to type-check recipes and
 their defaults are the component's defaults. Arguments that the pipeline supplies itself
 (``latent_dim``, ``obs_dim``, ``vocab_size``, ``seed``) are passed when the signature names them.
@@ -82,8 +85,10 @@ def odepipe_register_data_sources(register: Register) -> None:
 def odepipe_register_commands(cli: Any) -> None:
     """Add commands to the ``odepipe`` command line.
 
-    ``cli`` is the top-level ``click.Group``; add commands with ``cli.add_command(cmd)`` or the
-    ``@cli.command()`` decorator. Import heavy libraries inside the command, not at module level,
+    ``cli`` collects them: add commands with ``cli.add_command(cmd)`` or the ``@cli.command()``
+    decorator (as on a ``click.Group``). A command that odepipe or another plugin already has
+    skips the whole plugin. A command receives the process's plugin host as click's context
+    object (``@click.pass_obj``), to pass to :func:`odepipe.load_run`. Import heavy libraries inside the command, not at module level,
     so ``odepipe --help`` stays fast.
     """
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import importlib
+import importlib.util
 import inspect
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from .errors import RegistryError
 
@@ -30,13 +33,73 @@ def did_you_mean(word: str, options: List[str]) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Component:
-    """A registered component: its name, class, the plugin that registered it, and help."""
+    """A registered component: its name, the class (or a ``"module:Class"`` reference to it,
+    imported on first use), the plugin that registered it, and a one-line help.
+
+    References keep start-up and unrelated runs free of a component's imports: a spiral run
+    never imports the text bundle's modules, ``odepipe --help`` never imports torch."""
 
     kind: str
     name: str
-    cls: type
+    target: Any
     plugin: str
-    help: str
+    given_help: str = ""
+
+    @functools.cached_property
+    def cls(self) -> type:
+        """The class; a reference is imported and checked against the stage base here."""
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, attr = self.target.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except Exception as exc:  # a broken plugin module: say which component needed it
+            raise RegistryError(
+                f"{self.kind} {self.name!r} of plugin '{self.plugin}' could not be imported "
+                f"from {self.target}: {type(exc).__name__}: {exc}") from exc
+        _check_class(self.kind, self.name, cls, self.plugin)
+        return cls
+
+    @property
+    def help(self) -> str:
+        """The given help, else the first line of the class docstring."""
+        if self.given_help:
+            return self.given_help
+        doc = (inspect.getdoc(self.cls) or "").strip().splitlines()
+        return doc[0] if doc else ""
+
+
+def _base(kind: str) -> type:
+    """The stage base class; imported on first use because it needs torch."""
+    from . import stages
+
+    return getattr(stages, KINDS[kind][0])
+
+
+def _check_class(kind: str, name: str, cls: object, plugin: str) -> None:
+    base = _base(kind)
+    if not (inspect.isclass(cls) and issubclass(cls, base)):
+        raise RegistryError(
+            f"plugin '{plugin}' registered {name!r} as {kind}, but {cls!r} is not a "
+            f"subclass of odepipe.{base.__name__}; derive it from odepipe.{base.__name__}")
+
+
+def _check_reference(kind: str, name: str, target: str, plugin: str) -> None:
+    """A ``"module:Class"`` reference names a module that exists (found without importing
+    it, so loading plugins stays cheap) and an attribute."""
+    module, sep, attr = target.partition(":")
+    if not (sep and module and attr.isidentifier()):
+        raise RegistryError(f"plugin '{plugin}' registered {kind} {name!r} as {target!r}; a "
+                            f"reference must read 'package.module:ClassName'")
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        found, why = None, f": {exc}"
+    else:
+        why = ""
+    if found is None:
+        raise RegistryError(f"plugin '{plugin}' registered {kind} {name!r} from module "
+                            f"{module!r}, which cannot be found{why}")
 
 
 class Registry:
@@ -48,34 +111,26 @@ class Registry:
         self.kind = kind
         self._items: Dict[str, Component] = {}
 
-    @property
-    def base(self) -> type:
-        """The stage base class; imported on first use because it needs torch."""
-        from . import stages
-
-        return getattr(stages, KINDS[self.kind][0])
-
-    def check(self, name: object, cls: object, plugin: str) -> Component:
+    def check(self, name: object, cls: object, plugin: str, help: str = "") -> Component:
         """Validates one registration without adding it; returns the Component it would add."""
         if not isinstance(name, str) or not name or not name.replace("_", "").replace("-", "").isalnum():
             raise RegistryError(
                 f"plugin '{plugin}' registered {self.kind[:-1] if self.kind.endswith('s') else self.kind} "
                 f"name {name!r}: names must be non-empty strings of letters, digits, '_' or '-'")
-        if not (inspect.isclass(cls) and issubclass(cls, self.base)):
-            raise RegistryError(
-                f"plugin '{plugin}' registered {name!r} as {self.kind}, but {cls!r} is not a "
-                f"subclass of odepipe.{self.base.__name__}; derive it from odepipe."
-                f"{self.base.__name__}")
+        if isinstance(cls, str):
+            _check_reference(self.kind, name, cls, plugin)
+        else:
+            _check_class(self.kind, name, cls, plugin)
         if name in self._items:
             other = self._items[name].plugin
             raise RegistryError(
                 f"{self.kind} name {name!r} is registered twice: by plugin '{other}' and by "
                 f"plugin '{plugin}'; rename one of them")
-        doc = (inspect.getdoc(cls) or "").strip().splitlines()
-        return Component(self.kind, name, cls, plugin, doc[0] if doc else "")
+        return Component(self.kind, name, cls, plugin, help)
 
     def add(self, component: Component) -> None:
-        self.check(component.name, component.cls, component.plugin)
+        if component.name in self._items:
+            self.check(component.name, component.target, component.plugin)  # raises
         self._items[component.name] = component
 
     def get(self, name: str, key: Optional[str] = None) -> Component:

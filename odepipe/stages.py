@@ -168,6 +168,18 @@ class DataSource(abc.ABC):
         check that they see the same data. Empty by default."""
         return {}
 
+    def save(self, folder: str) -> None:
+        """Writes what inference needs besides the weights (a fitted tokenizer's model file,
+        normalization statistics) into ``folder``, a directory inside the run folder that the
+        trainer creates and calls this once with. Nothing by default."""
+
+    def restore(self, folder: str) -> None:
+        """Called instead of reading the data when a finished run is opened for use
+        (``load_run``), right after construction and before ``dims()``: reads what
+        :meth:`save` wrote, so that e.g. a text source gets its tokenizer back without
+        regenerating or re-reading its corpus. A source that needs its data for inference
+        keeps this default and reads it as usual."""
+
     def sample(self, model: Any, n: int, out_dir: Optional[str] = None) -> Sequence[str]:
         """Decodes ``n`` draws of z0 from the prior N(0, I) into data this source understands;
         returns one printable line per draw and may write files (CSV, plots) into ``out_dir``.

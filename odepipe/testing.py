@@ -298,19 +298,27 @@ class _LinearField(Dynamics):
         return -z
 
 
-def _construct(cls: type, supplied: Dict[str, Any]) -> Any:
-    params = inspect.signature(cls.__init__).parameters
-    return cls(**{k: v for k, v in supplied.items() if k in params})
+def _construct(key: str, cls: type, supplied: Dict[str, Any], params: Dict[str, Any]) -> Any:
+    accepted = inspect.signature(cls.__init__).parameters
+    try:
+        return cls(**{k: v for k, v in supplied.items() if k in accepted}, **params)
+    except Exception as exc:
+        raise ContractError(f"{key}: building {cls.__name__} with parameters {params or '(defaults)'} "
+                            f"failed: {type(exc).__name__}: {exc}; give working ones with "
+                            f"check_plugin(..., params={{{key!r}: {{...}}}})") from exc
 
 
 def check_plugin(plugin: Any, latent_dim: int = 3, obs_dim: int = 2,
-                 vocab_size: Optional[int] = None, kinds: Iterable[str] = ("encoders", "dynamics", "solvers", "decoders",
-                                         "data_sources")) -> List[str]:
+                 vocab_size: Optional[int] = None,
+                 kinds: Iterable[str] = ("encoders", "dynamics", "solvers", "decoders",
+                                         "data_sources"),
+                 params: Optional[Dict[str, Dict[str, Any]]] = None) -> List[str]:
     """Loads ``plugin`` (a module or object with hook implementations) beside the built-ins
     exactly as odepipe would, failing on anything that would make odepipe skip it, then runs the
-    matching check on every component it registers, built with default parameters and the
-    sizes given here. Returns the checked ``kind:name`` list."""
-    from .plugins import PluginHost
+    matching check on every component it registers, built with the sizes given here and
+    ``params["kind:name"]`` (default parameters otherwise); a constructor that refuses them is a
+    ContractError naming ``kind:name``. Returns the checked ``kind:name`` list."""
+    from .host import PluginHost
 
     host = PluginHost(entry_points=False)
     info = host.add_plugin(plugin)
@@ -328,7 +336,8 @@ def check_plugin(plugin: Any, latent_dim: int = 3, obs_dim: int = 2,
         for component in host.registries[kind]:
             if component.plugin != name:
                 continue
-            obj = _construct(component.cls, supplied)
+            key = f"{kind}:{component.name}"
+            obj = _construct(key, component.cls, supplied, (params or {}).get(key, {}))
             if kind == "encoders":
                 check_encoder(obj, batch(), latent_dim)
             elif kind == "dynamics":
@@ -339,5 +348,5 @@ def check_plugin(plugin: Any, latent_dim: int = 3, obs_dim: int = 2,
                 check_decoder(obj, latent_dim, batch())
             else:
                 check_data_source(obj)
-            checked.append(f"{kind}:{component.name}")
+            checked.append(key)
     return checked

@@ -1,2 +1,7 @@
-"""odepipe's built-in plugins. Each module registers through the public hooks only, exactly as a
-third-party distribution would, so any of them could be split out on its own."""
+"""odepipe's built-in plugins, one feature bundle per sub-package.
+
+Each bundle is laid out like a third-party distribution (compare ``tests/example_plugin``): its
+``__init__`` holds the hook implementations and registers components by reference
+(``"module:Class"``), so nothing is imported until a recipe or command uses it; the modules
+beside it use only odepipe's public API. Any bundle could be split out as its own package.
+"""

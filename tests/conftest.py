@@ -59,7 +59,7 @@ def _deterministic():
 @pytest.fixture
 def host():
     """A fresh plugin host with the built-ins only (no entry points)."""
-    from odepipe.plugins import PluginHost
+    from odepipe.host import PluginHost
 
     return PluginHost(entry_points=False)
 
@@ -68,12 +68,6 @@ def host():
 def plugin_env(monkeypatch):
     """No plugin env vars from the caller's shell, and no plugin host or warning cached from
     another test: each plugin test sees a fresh load."""
-    from odepipe import plugins as plugins_module
-    from odepipe.plugins import load_plugins
-
     for name in ("ODEPIPE_STRICT_PLUGINS", "ODEPIPE_DISABLE_PLUGINS", "ODEPIPE_TRACE_PLUGINS"):
         monkeypatch.delenv(name, raising=False)
-    load_plugins.cache_clear()
-    plugins_module._WARNED.clear()
     yield
-    load_plugins.cache_clear()

@@ -10,9 +10,10 @@ import torch
 from click.testing import CliRunner
 
 import odepipe.cli
-from odepipe_plugins import perf_compare
+from odepipe_plugins.depth import compare as perf_compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLI = odepipe.cli.make_cli(odepipe.cli.new_host())
 
 
 def _bench(name):
@@ -50,9 +51,8 @@ def test_measure_memory_counts_solver_steps_and_adjoint_backward():
 
 
 def test_odepipe_compare_runs_children_and_writes_plot_and_rows(tmp_path):
-    odepipe.cli.with_plugin_commands()
     out = tmp_path / "cmp"
-    result = CliRunner().invoke(odepipe.cli.cli, [
+    result = CliRunner().invoke(CLI, [
         "compare", "--layers", "3", "--methods", "resnet,adjoint", "--steps", "1",
         "--batch-size", "4", "--latent-dim", "2", "--hidden-size", "4", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -64,11 +64,10 @@ def test_odepipe_compare_runs_children_and_writes_plot_and_rows(tmp_path):
 
 
 def test_odepipe_compare_refuses_unknown_methods_and_bad_depths():
-    odepipe.cli.with_plugin_commands()
     runner = CliRunner()
-    result = runner.invoke(odepipe.cli.cli, ["compare", "--methods", "resnet,rk9"])
+    result = runner.invoke(CLI, ["compare", "--methods", "resnet,rk9"])
     assert result.exit_code == 2 and "rk9" in result.output
-    result = runner.invoke(odepipe.cli.cli, ["compare", "--layers", "10,0"])
+    result = runner.invoke(CLI, ["compare", "--layers", "10,0"])
     assert result.exit_code == 2 and "K must be >= 1" in result.output
 
 

@@ -4,11 +4,11 @@ import torch
 
 import odepipe
 from odepipe import Batch, Posterior
-from odepipe_plugins.data import SpiralData
-from odepipe_plugins.decoders import LinearDecoder, MLPDecoder
-from odepipe_plugins.dynamics import MLPDynamics
-from odepipe_plugins.encoders import ElmanEncoder, GRUEncoder, LSTMEncoder, reverse_within_length
-from odepipe_plugins.solvers import ADAPTIVE, FIXED, SOLVERS
+from odepipe_plugins.series.spiral import SpiralData
+from odepipe_plugins.latent_ode.decoders import LinearDecoder, MLPDecoder
+from odepipe_plugins.latent_ode.dynamics import MLPDynamics
+from odepipe_plugins.latent_ode.encoders import ElmanEncoder, GRUEncoder, LSTMEncoder, reverse_within_length
+from odepipe_plugins.latent_ode.solvers import ADAPTIVE, FIXED, SOLVERS
 
 B, T, D, L = 3, 7, 2, 4
 

@@ -88,7 +88,7 @@ def test_ls(runner):
     out = run_ok(runner, "ls").output
     for name in ("gru", "lstm", "rnn", "mlp", "dopri5", "tsit5", "rk4", "linear", "spiral"):
         assert f" {name} " in out
-    assert "odepipe_plugins.solvers" in out
+    assert "odepipe_plugins.latent_ode" in out
     solvers = run_ok(runner, "ls", "solver").output
     assert "dopri5" in solvers and "\n  gru " not in solvers
     bad = runner.invoke(cli, ["ls", "solverz"])
@@ -97,9 +97,9 @@ def test_ls(runner):
 
 def test_plugins_lists_builtins_with_all(runner):
     table = run_ok(runner, "plugins", "--all").output
-    assert "odepipe_plugins.encoders" in table
+    assert "odepipe_plugins.latent_ode" in table
     rows = json.loads(run_ok(runner, "plugins", "--all", "--json").output)
-    enc = next(r for r in rows if r["name"] == "odepipe_plugins.encoders")
+    enc = next(r for r in rows if r["name"] == "odepipe_plugins.latent_ode")
     assert enc["builtin"] and "encoders:gru" in enc["components"] and enc["error"] is None
 
 

@@ -7,16 +7,16 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from odepipe import rundir
-from odepipe.cli import with_plugin_commands
+from odepipe.run import rundir
+from odepipe.cli import make_cli, new_host
 from odepipe.recipe import load_recipe
-from odepipe.train import train
-from odepipe_plugins.csv_data import resolve_data_path
+from odepipe.run.train import train
+from odepipe_plugins.series.csv_source import resolve_data_path
 
 from conftest import TINY_SPIRAL
 
 SEED_CSV = resolve_data_path("data/example_seed.csv")
-cli = with_plugin_commands()
+cli = make_cli(new_host())
 
 
 @pytest.fixture(scope="module")
@@ -99,5 +99,5 @@ def test_sample_and_extrapolate_need_a_run(tmp_path):
 
 
 def test_commands_module_is_torch_free():
-    code = "import sys, odepipe_plugins.commands; assert 'torch' not in sys.modules"
+    code = "import sys, odepipe_plugins.series.commands; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,13 +9,13 @@ import torch
 from click.testing import CliRunner
 
 import odepipe
-from odepipe import rundir
+from odepipe.run import rundir
 from odepipe.cli import cli
 from odepipe.recipe import load_recipe
 from odepipe.testing import check_data_source
-from odepipe.train import train
-from odepipe_plugins.csv_data import CSVData, resolve_data_path, write_example
-from odepipe_plugins.series_io import read_long_csv
+from odepipe.run.train import train
+from odepipe_plugins.series.csv_source import CSVData, resolve_data_path, write_example
+from odepipe_plugins.series.series_io import read_long_csv
 
 GOOD = """series,time,a,b
 s1,0.0,1.0,10

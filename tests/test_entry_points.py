@@ -12,7 +12,8 @@ import textwrap
 import pytest
 
 from odepipe.errors import PluginError
-from odepipe.plugins import PluginHost, PluginWarning
+from odepipe.host import PluginHost
+from odepipe.plugin_report import PluginWarning
 
 _counter = itertools.count()
 
@@ -53,10 +54,10 @@ def site(tmp_path, monkeypatch, request):
     return make
 
 
-def load_with_warning(ep: str):
+def load_with_warning(ep: str, make_host=PluginHost):
     """A fresh host; returns (host, the one warning line about plugin ``ep``)."""
     with pytest.warns(PluginWarning) as record:
-        host = PluginHost()
+        host = make_host()
     lines = [str(w.message) for w in record if f"'{ep}'" in str(w.message)]
     assert len(lines) == 1, [str(w.message) for w in record]
     assert "\n" not in lines[0]
@@ -146,8 +147,8 @@ def odepipe_register_dynamics(register):
     host, line = load_with_warning(ep)
     assert_skipped(host, ep, dist)
     assert "'mlp' is registered twice" in line
-    assert "plugin 'odepipe_plugins.dynamics'" in line and f"plugin '{ep}'" in line
-    assert host.registries["dynamics"].get("mlp").plugin == "odepipe_plugins.dynamics"
+    assert "plugin 'odepipe_plugins.latent_ode'" in line and f"plugin '{ep}'" in line
+    assert host.registries["dynamics"].get("mlp").plugin == "odepipe_plugins.latent_ode"
 
 
 def test_name_taken_by_another_plugin_names_both(site):
@@ -210,7 +211,9 @@ def odepipe_register_commands(cli):
     def hijack():
         pass
 """)
-    host, line = load_with_warning(ep)
+    from odepipe.cli import new_host
+
+    host, line = load_with_warning(ep, new_host)
     assert_skipped(host, ep, dist)
     assert "command 'run' is already a command of odepipe itself" in line
     assert "run" not in host.commands
@@ -229,7 +232,7 @@ def odepipe_register_commands(cli):
     _, _, ep_a = site(code)
     _, _, ep_b = site(code)
     with pytest.warns(PluginWarning) as record:
-        host = PluginHost(builtins=(), components=False)
+        host = PluginHost(builtins=())
     lines = [str(w.message) for w in record if "fake-twin-command" in str(w.message)]
     assert len(lines) == 1
     assert f"plugin '{ep_a}'" in lines[0] and f"plugin '{ep_b}'" in lines[0]
@@ -308,7 +311,7 @@ def test_cli_help_ls_plugins_and_run_survive_a_plugin_that_raises_on_import(site
     assert help_.stderr.splitlines() == [warning]
     ls = _odepipe(["ls", "dynamics"], site.path)
     assert ls.returncode == 0 and "mlp" in ls.stdout
-    assert ls.stderr.splitlines() == [warning]  # once, though two hosts loaded it
+    assert ls.stderr.splitlines() == [warning]  # once: one host per process
     listed = _odepipe(["plugins", "--json"], site.path)
     entry = [p for p in json.loads(listed.stdout) if p["name"] == ep][0]
     assert entry["error"] == "RuntimeError: this plugin is broken on purpose"

@@ -5,9 +5,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from odepipe.build import build
+from odepipe.run.build import build
 from odepipe.errors import OdepipeError, RecipeError
-from odepipe.plugins import PluginHost
+from odepipe.host import PluginHost
 from odepipe.recipe import apply_overrides, validate
 
 # `plugins:` (which imports the modules it names, by design) is left out of the random keys
@@ -44,14 +44,14 @@ OVERRIDE = st.one_of(st.builds(lambda k, v: f"{k}={v}", st.sampled_from(KEYS), V
 def outcome(raw, overrides=()):
     problems = []
     try:
-        tree = apply_overrides(raw, list(overrides), problems)
-        recipe = validate(tree, "fuzz.yaml", host=HOST)
+        tree, retyped = apply_overrides(raw, list(overrides), problems)
+        recipe = validate(tree, "fuzz.yaml", host=HOST, retyped=retyped)
     except RecipeError:
         return "error"
     if problems:
         return "error"
     try:
-        build(recipe, HOST)
+        build(recipe)
     except OdepipeError:
         return "error"
     return "ok"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from odepipe_plugins.grammar import Grammar, default_grammar
+from odepipe_plugins.text.grammar import Grammar, default_grammar
 
 
 @pytest.fixture(scope="module")

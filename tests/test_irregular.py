@@ -5,15 +5,15 @@ import math
 import pytest
 import torch
 
-from odepipe import Batch, rundir
+from odepipe import Batch
+from odepipe.run import rundir
 from odepipe.recipe import load_recipe
-from odepipe.train import train
-from odepipe.testing import check_encoder, check_plugin, make_batch
-from odepipe_plugins import baseline, linear_spirals, odernn
-from odepipe_plugins.baseline import GRUBaseline
-from odepipe_plugins.data import SpiralData
-from odepipe_plugins.linear_spirals import LinearSpiralData
-from odepipe_plugins.odernn import ODERNNEncoder
+from odepipe.run.train import train
+from odepipe.testing import check_encoder, make_batch
+from odepipe_plugins.irregular.rnn_baseline import GRUBaseline
+from odepipe_plugins.series.spiral import SpiralData
+from odepipe_plugins.series.linear_spirals import LinearSpiralData
+from odepipe_plugins.irregular.odernn import ODERNNEncoder
 
 from conftest import TINY_SPIRAL
 
@@ -69,11 +69,6 @@ def test_gru_baseline_steps_over_the_grid():
     assert solver.nfe_forward == 2 * 6  # GRU steps
 
 
-@pytest.mark.parametrize("module", [odernn, baseline, linear_spirals])
-def test_plugins_keep_the_stage_contracts(module):
-    assert check_plugin(module)  # odepipe.testing: shapes, gradients, masks, splits
-
-
 def test_odernn_contract_on_masked_and_per_sample_batches():
     enc = ODERNNEncoder(latent_dim=3, obs_dim=2)
     check_encoder(enc, make_batch(obs_dim=2), 3)
@@ -85,10 +80,9 @@ def test_spiral_irregular_mask_and_masked_likelihood():
     batch = data.collate(data.dataset("train"))
     assert batch.mask.shape == (8, 100) and (batch.mask.sum(1) == 30).all()
     recipe = load_recipe("spiral_irregular", TINY_SPIRAL)
-    from odepipe.build import build
-    from odepipe.plugins import load_plugins
+    from odepipe.run.build import build
 
-    _, model = build(recipe, load_plugins())
+    _, model = build(recipe)
     model.eval()
     noisy = Batch(times=batch.times, mask=batch.mask,
                   values=batch.values + 50 * (1 - batch.mask).unsqueeze(-1), extras=batch.extras)

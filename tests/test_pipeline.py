@@ -3,11 +3,11 @@ import torch
 
 import odepipe
 from odepipe import Batch, Pipeline
-from odepipe_plugins.data import SpiralData
-from odepipe_plugins.decoders import MLPDecoder
-from odepipe_plugins.dynamics import MLPDynamics
-from odepipe_plugins.encoders import GRUEncoder
-from odepipe_plugins.solvers import SOLVERS
+from odepipe_plugins.series.spiral import SpiralData
+from odepipe_plugins.latent_ode.decoders import MLPDecoder
+from odepipe_plugins.latent_ode.dynamics import MLPDynamics
+from odepipe_plugins.latent_ode.encoders import GRUEncoder
+from odepipe_plugins.latent_ode.solvers import SOLVERS
 
 L = 4
 

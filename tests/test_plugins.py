@@ -18,9 +18,10 @@ from click.testing import CliRunner
 
 import odepipe
 from odepipe import hookspecs
-from odepipe.cli import cli
+from odepipe.cli import cli, make_cli
 from odepipe.errors import PluginError, RecipeError
-from odepipe.plugins import DEFAULT_PLUGINS, HOOK_ARGS, PluginHost, load_plugins
+from odepipe.host import HOOK_ARGS, PluginHost
+from odepipe.plugin_sources import BUILTIN_PLUGINS
 from odepipe.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,11 +56,11 @@ def _field_class():
 # -- host behaviour ----------------------------------------------------------------------------
 def test_builtins_load_with_every_component_attributed():
     host = PluginHost(entry_points=False)
-    assert [n for n in DEFAULT_PLUGINS if host.infos[n].error] == []
+    assert [n for n in BUILTIN_PLUGINS if host.infos[n].error] == []
     for kind in ("encoders", "dynamics", "solvers", "decoders", "data_sources"):
         assert len(host.registries[kind]) > 0
         for component in host.registries[kind]:
-            assert component.plugin in DEFAULT_PLUGINS
+            assert component.plugin in BUILTIN_PLUGINS
             assert f"{kind}:{component.name}" in host.infos[component.plugin].components
 
 
@@ -103,23 +104,23 @@ def test_register_commands_adds_but_never_replaces():
         def hello():
             click.echo("hello from a plugin")
 
-    host = PluginHost(builtins=(), entry_points=False, components=False)
+    host = PluginHost(builtins=(), entry_points=False)
     assert host.add_plugin(_plugin(odepipe_register_commands=odepipe_register_commands),
                            "hello").components == ["commands:fake-hello"]
-    group = click.Group("odepipe")
-    host.register_commands(group)
+    group = make_cli(host)
     assert CliRunner().invoke(group, ["fake-hello"]).output == "hello from a plugin\n"
-    host.register_commands(group)  # idempotent
+    assert "fake-hello" not in cli.commands  # odepipe's own group is never changed
 
-    other = click.Group("other", commands={"fake-hello": click.Command("fake-hello")})
-    host.register_commands(other)  # an entry-point plugin would warn; see test_entry_points
-    assert "'fake-hello' is already a command of odepipe" in host.infos["hello"].error
-    assert "fake-hello" not in host.commands and other.commands["fake-hello"].callback is None
+    reserved = PluginHost(builtins=(), entry_points=False, reserved_commands=["fake-hello"])
+    info = reserved.add_plugin(_plugin(odepipe_register_commands=odepipe_register_commands),
+                               "hello")
+    assert "'fake-hello' is already a command of odepipe" in info.error
+    assert "fake-hello" not in reserved.commands
 
 
 def test_help_does_not_import_torch_even_with_plugins_installed():
-    code = ("import sys\nfrom odepipe import cli\ncli.with_plugin_commands()\n"
-            "print(sorted(cli.cli.commands)); print('torch' in sys.modules)")
+    code = ("import sys\nfrom odepipe import cli\ngroup = cli.make_cli(cli.new_host())\n"
+            "print(sorted(group.commands)); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout.splitlines()
     assert out[-1] == "False", out
@@ -166,9 +167,12 @@ def test_recipe_plugins_load_a_local_module_from_the_current_directory(tmp_path,
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
     try:
         recipe = load_recipe(_recipe(tmp_path, [module]))
-        assert recipe.components["dynamics"] == ("local_field", {"rate": 0.25})
+        dynamics = recipe.components["dynamics"]
+        assert (dynamics.type, dynamics.params, dynamics.plugin) == ("local_field",
+                                                                     {"rate": 0.25}, module)
         assert recipe.plugins == [module]
-        host = load_plugins((module,))
+        host = PluginHost(entry_points=False)
+        host.load_modules([module])
         assert host.infos[module].source == "recipe"
         assert host.registries["dynamics"].get("local_field").plugin == module
         result = CliRunner().invoke(cli, ["validate", _recipe(tmp_path, [module])])
@@ -195,12 +199,12 @@ def test_plugins_all_lists_builtins_in_a_table_and_json():
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["NAME", "DISTRIBUTION", "VERSION", "HOOKS", "COMPONENTS", "STATUS"]
-    row = [line for line in lines if line.startswith("odepipe_plugins.dynamics ")][0]
-    assert row.split()[1:4] == ["built-in", odepipe.__version__, "dynamics"]
-    assert "dynamics: mlp" in row and row.rstrip().endswith("ok")
+    row = [line for line in lines if line.startswith("odepipe_plugins.latent_ode ")][0]
+    assert row.split()[1:3] == ["built-in", odepipe.__version__]
+    assert "decoders, dynamics, encoders, solvers" in row and row.rstrip().endswith("ok")
     data = json.loads(CliRunner().invoke(cli, ["plugins", "--all", "--json"]).output)
-    entry = [p for p in data if p["name"] == "odepipe_plugins.dynamics"][0]
-    assert entry["builtin"] and entry["components"] == ["dynamics:mlp"] and entry["status"] == "ok"
+    entry = [p for p in data if p["name"] == "odepipe_plugins.latent_ode"][0]
+    assert entry["builtin"] and "dynamics:mlp" in entry["components"] and entry["status"] == "ok"
     plain = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).output)
     assert all(not p["builtin"] for p in plain)
 
@@ -208,9 +212,9 @@ def test_plugins_all_lists_builtins_in_a_table_and_json():
 def test_ls_shows_the_plugin_of_each_component():
     result = CliRunner().invoke(cli, ["ls", "dynamics"])
     assert result.exit_code == 0
-    assert re.search(r"^  mlp\s+odepipe_plugins\.dynamics \(built-in\)\s+MLP", result.output, re.M)
+    assert re.search(r"^  mlp\s+odepipe_plugins\.latent_ode \(built-in\)\s+MLP", result.output, re.M)
     data = json.loads(CliRunner().invoke(cli, ["ls", "solver", "--json"]).output)
-    assert {"name": "rk4", "plugin": "odepipe_plugins.solvers"}.items() <= data["solvers"][
+    assert {"name": "rk4", "plugin": "odepipe_plugins.latent_ode"}.items() <= data["solvers"][
         [c["name"] for c in data["solvers"]].index("rk4")].items()
     bad = CliRunner().invoke(cli, ["ls", "dynamic"])
     assert bad.exit_code == 2 and "did you mean 'dynamics'" in bad.output

@@ -19,16 +19,25 @@ BASE = {
 
 def overridden(*items):
     problems = []
-    out = apply_overrides(BASE, list(items), problems)
+    out, _ = apply_overrides(BASE, list(items), problems)
     assert problems == []
     return out
 
 
+def validated(*items, host):
+    problems = []
+    tree, retyped = apply_overrides(BASE, list(items), problems)
+    assert problems == []
+    return validate(tree, host=host, retyped=retyped)
+
+
 def test_defaults_filled_and_types_kept(host):
     r = validate(BASE, host=host)
-    kind, params = r.components["solver"]
-    assert kind == "dopri5" and params["rtol"] == 1e-3 and params["adjoint"] is False
-    assert r.components["encoder"][1]["hidden_size"] == 8
+    solver = r.components["solver"]
+    assert solver.type == "dopri5" and solver.plugin == "odepipe_plugins.latent_ode"
+    assert solver.cls.__name__ == "Solver_dopri5"
+    assert solver.params["rtol"] == 1e-3 and solver.params["adjoint"] is False
+    assert r.components["encoder"].params["hidden_size"] == 8
     assert r.train.steps == 5 and r.train.lr == 1e-2
 
 
@@ -52,15 +61,23 @@ def test_overrides(items, check):
 
 def test_string_numbers_coerced_for_float_params(host):
     r = validate(overridden("solver.rtol=1e-5"), host=host)
-    assert r.components["solver"][1]["rtol"] == pytest.approx(1e-5)  # ...coerced to float
+    assert r.components["solver"].params["rtol"] == pytest.approx(1e-5)  # ...coerced to float
 
 
 def test_type_switch_keeps_compatible_params_and_drops_others(host):
-    r = validate(overridden("encoder=lstm"), host=host)
-    assert r.components["encoder"] == ("lstm", r.components["encoder"][1])
-    assert r.components["encoder"][1]["hidden_size"] == 8
-    r = validate(overridden("solver=rk4", "solver.step_size=0.05"), host=host)
-    assert r.components["solver"][0] == "rk4" and r.components["solver"][1]["step_size"] == 0.05
+    r = validated("encoder=lstm", host=host)
+    assert r.components["encoder"].type == "lstm"
+    assert r.components["encoder"].params["hidden_size"] == 8
+    r = validated("solver=rk4", "solver.step_size=0.05", host=host)
+    solver = r.components["solver"]
+    assert solver.type == "rk4" and solver.params["step_size"] == 0.05
+    assert "__retyped__" not in str(r.to_dict())
+
+
+def test_type_switch_keeps_the_unknown_key_check_for_the_new_type(host):
+    with pytest.raises(RecipeError, match="encoder.hiden_size: encoder type 'lstm' has no "
+                                          "parameter 'hiden_size' .did you mean 'hidden_size'"):
+        validated("encoder=lstm", "encoder.hiden_size=8", host=host)
 
 
 @pytest.mark.parametrize("item", ["noequals", "=3", "a..b=1", "train.steps.x=1"])

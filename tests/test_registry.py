@@ -39,7 +39,7 @@ def test_unknown_name_did_you_mean_and_valid_names():
     assert "did you mean 'lstm'" in msg and "gru, lstm" in msg
 
 
-@pytest.mark.parametrize("cls", [nn.Linear, object, "gru", len])
+@pytest.mark.parametrize("cls", [nn.Linear, object, len])
 def test_class_must_subclass_stage_base(cls):
     reg = Registry("encoders")
     with pytest.raises(RegistryError, match="not a subclass of odepipe.Encoder"):
@@ -54,7 +54,30 @@ def test_bad_names_rejected(name):
 
 def test_builtins_registered_through_hooks(host):
     assert {"rnn", "gru", "lstm"} <= set(host.registries["encoders"].names())
-    assert host.registries["solvers"].get("dopri5").plugin == "odepipe_plugins.solvers"
+    assert host.registries["solvers"].get("dopri5").plugin == "odepipe_plugins.latent_ode"
     assert set(host.registries["solvers"].names()) >= {
         "dopri5", "tsit5", "bosh3", "adaptive_heun", "fehlberg2", "dopri8", "euler",
         "midpoint", "heun3", "rk4", "explicit_adams", "implicit_adams"}
+
+
+def test_a_reference_is_checked_at_registration_and_imported_on_first_use():
+    reg = Registry("encoders")
+    component = reg.check("gru", "odepipe_plugins.latent_ode.encoders:GRUEncoder", "p")
+    from odepipe_plugins.latent_ode.encoders import GRUEncoder
+
+    assert component.cls is GRUEncoder and component.help.startswith("GRU")
+
+
+@pytest.mark.parametrize("target, message", [
+    ("gru", "a reference must read 'package.module:ClassName'"),
+    ("odepipe_no_such_module_xyz:Enc", "from module 'odepipe_no_such_module_xyz', which cannot be found"),
+])
+def test_a_bad_reference_is_refused_at_registration(target, message):
+    with pytest.raises(RegistryError, match=message):
+        Registry("encoders").check("x", target, "p")
+
+
+def test_a_reference_to_the_wrong_kind_of_class_fails_when_used():
+    component = Registry("encoders").check("x", "torch.nn:Linear", "p")
+    with pytest.raises(RegistryError, match="not a subclass of odepipe.Encoder"):
+        component.cls

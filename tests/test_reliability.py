@@ -13,9 +13,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from odepipe import checkpoint as ckpt
-from odepipe import rundir
-from odepipe.checkpoint import load_checkpoint
+from odepipe.run import checkpoint as ckpt
+from odepipe.run import rundir
+from odepipe.run.checkpoint import load_checkpoint
 from odepipe.cli import cli
 from odepipe.errors import CheckpointError
 

@@ -9,9 +9,9 @@ import torchdiffeq
 
 import odepipe
 from odepipe.recipe import load_recipe
-from odepipe.train import train
-from odepipe_plugins.dynamics import MLPDynamics
-from odepipe_plugins.resnet import ResNetSolver
+from odepipe.run.train import train
+from odepipe_plugins.latent_ode.dynamics import MLPDynamics
+from odepipe_plugins.depth.resnet import ResNetSolver
 
 from conftest import TINY_SPIRAL
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 import yaml
 
-from odepipe import rundir
-from odepipe.checkpoint import load_checkpoint
+from odepipe.run import rundir
+from odepipe.run.checkpoint import load_checkpoint
 from odepipe.recipe import load_recipe, shipped_recipes
-from odepipe.train import train
+from odepipe.run.train import train
 
 from conftest import TINY_SPIRAL
 

@@ -71,11 +71,20 @@ def test_check_plugin_fails_on_what_odepipe_would_skip():
         testing.check_plugin(module)
 
 
-@pytest.mark.parametrize("module", ["encoders", "dynamics", "solvers", "decoders", "data"])
+@pytest.mark.parametrize("module", ["latent_ode", "series", "irregular", "depth"])
 def test_builtin_plugins_pass_their_contracts(module):
     import importlib
 
-    assert testing.check_plugin(importlib.import_module(f"odepipe_plugins.{module}"))
+    params = {"data_sources:csv": {"path": "data/example_series.csv"}}
+    assert testing.check_plugin(importlib.import_module(f"odepipe_plugins.{module}"),
+                                params=params)
+
+
+def test_check_plugin_names_the_component_whose_constructor_fails():
+    import importlib
+
+    with pytest.raises(ContractError, match="data_sources:csv: building CSVData .* failed"):
+        testing.check_plugin(importlib.import_module("odepipe_plugins.series"))
 
 
 @pytest.mark.parametrize("threads", [1, 2])

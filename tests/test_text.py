@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 import odepipe
 from odepipe.cli import cli as odepipe_cli
-from odepipe_plugins import text_commands
-from odepipe_plugins.grammar import default_grammar
-from odepipe_plugins.text_data import GrammarText, TextFiles, walk
-from odepipe_plugins.tokenizer import EOS_ID, PAD_ID, train_tokenizer
+from odepipe_plugins.text import commands as text_commands
+from odepipe_plugins.text.grammar import default_grammar
+from odepipe_plugins.text.data import GrammarText, TextFiles, walk
+from odepipe_plugins.text.tokenizer import EOS_ID, PAD_ID, train_tokenizer
 
 # a copy of the command line with this plugin's command, leaving odepipe's own group untouched
 # (other tests check which commands plugins may add to it)
@@ -82,7 +82,7 @@ def test_interpolate_sentences_uses_the_run(text_run):
 
 
 def test_unknown_words_go_through_pieces(text_run):
-    _, data, _ = __import__("odepipe.runs", fromlist=["load_run"]).load_run(str(text_run))
+    _, data, _ = __import__("odepipe.run.runs", fromlist=["load_run"]).load_run(str(text_run))
     pieces = data.tokenizer.pieces("the zebra xylophoned")
     assert len(pieces) > 3 and data.tokenizer.encode(["zebra"])[0]
     result = _invoke("interpolate-sentences", "the zebra xylophoned quietly", "Zürich 42 !",
@@ -185,7 +185,7 @@ def test_tokenizer_caps_a_too_large_vocabulary_and_caches(tmp_path, capsys):
 
 
 def test_text_decoder_likelihood_greedy_and_word_dropout():
-    from odepipe_plugins.text_models import GRUTextDecoder, LSTMTextDecoder
+    from odepipe_plugins.text.decoders import GRUTextDecoder, LSTMTextDecoder
 
     data = GrammarText(n_train=200, n_valid=10, n_test=10, vocab=150)
     batch = data.collate(data.dataset("train")[:4])
@@ -205,7 +205,7 @@ def test_text_decoder_likelihood_greedy_and_word_dropout():
 
 
 def test_sample_decodes_prior_draws(text_run, tmp_path):
-    from odepipe.runs import load_run
+    from odepipe.run.runs import load_run
 
     _, data, model = load_run(str(text_run))
     lines = data.sample(model, 3, str(tmp_path))
@@ -231,4 +231,4 @@ def test_a_run_whose_text_changed_is_refused(tmp_path, text_run, text_file):
     summary["data"]["tokenizer"] = "0123.model"  # as if trained on another text
     (copy / "summary.json").write_text(json.dumps(summary))
     result = _invoke("interpolate-sentences", "a b", "c d", "--run", copy)
-    assert result.exit_code == 2 and "different text" in result.output
+    assert result.exit_code == 2 and "training text changed after training" in result.output

@@ -1,30 +1,26 @@
 """The hooks odepipe finds through the entry point ``example = "odepipe_example.plugin"``.
 
-Kept free of torch at import time: component modules are imported inside the hooks, so
-``odepipe --help`` stays fast with this plugin installed.
+Components are registered by ``"module:Class"`` reference: odepipe imports a module only when a
+recipe uses its component, so this plugin costs nothing to other runs and ``odepipe --help``
+stays fast (and free of torch) with it installed.
 """
 import odepipe
 
 
 @odepipe.hookimpl
 def odepipe_register_data_sources(register):
-    from .oscillator import DampedOscillator
-
-    register("damped_oscillator", DampedOscillator)
+    register("damped_oscillator", "odepipe_example.oscillator:DampedOscillator")
 
 
 @odepipe.hookimpl
 def odepipe_register_dynamics(register):
-    from .dynamics import DampedLinear
-
-    register("damped_linear", DampedLinear)
+    register("damped_linear", "odepipe_example.dynamics:DampedLinear")
 
 
 @odepipe.hookimpl
 def odepipe_register_decoders(register):
-    from .decoders import StudentTDecoder
-
-    register("student_t", StudentTDecoder, help="MLP mean with a heavy-tailed Student-t likelihood.")
+    register("student_t", "odepipe_example.decoders:StudentTDecoder",
+             help="MLP mean with a heavy-tailed Student-t likelihood.")
 
 
 @odepipe.hookimpl

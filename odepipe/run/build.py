@@ -1,0 +1,61 @@
+"""Turns a resolved Recipe into live objects: the data source and the Pipeline.
+
+Constructors may still refuse values (ranges a signature cannot express); those refusals are
+collected across all stages and reported together as one RecipeError.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..errors import OdepipeError, RecipeError
+from ..pipeline import Pipeline
+from ..recipe import Recipe
+from ..stages import DataSource
+
+
+def _construct(section: str, recipe: Recipe, supplied: Dict[str, Any],
+               problems: List[str]) -> Optional[Any]:
+    component = recipe.components[section]
+    accepted = inspect.signature(component.cls.__init__).parameters
+    extra = {k: v for k, v in supplied.items() if k in accepted}
+    try:
+        return component.cls(**component.params, **extra)
+    except OdepipeError as exc:
+        problems.append(f"{section} ({component.type}): {exc}")
+    except (TypeError, ValueError, RuntimeError) as exc:
+        problems.append(f"{section} ({component.type}) rejected its parameters: {exc}")
+    return None
+
+
+def _build_stages(recipe: Recipe, dims: Dict[str, int], problems: List[str]) -> Dict[str, Any]:
+    supplied = {"latent_dim": recipe.model.latent_dim, **dims}
+    return {s: _construct(s, recipe, supplied, problems)
+            for s in ("encoder", "dynamics", "solver", "decoder")}
+
+
+def build_pipeline(recipe: Recipe, dims: Dict[str, int]) -> Pipeline:
+    """Builds every stage (collecting all refusals), then the Pipeline."""
+    problems: List[str] = []
+    stages = _build_stages(recipe, dims, problems)
+    if problems:
+        raise RecipeError(problems, recipe.source)
+    return Pipeline(latent_dim=recipe.model.latent_dim, variational=recipe.model.variational,
+                    **stages)
+
+
+def build(recipe: Recipe) -> Tuple[DataSource, Pipeline]:
+    """Data source and pipeline, checked against each other on a two-item batch.
+
+    When the data source refuses its parameters, the stages are still built with stand-in
+    sizes (both ``obs_dim`` and ``vocab_size``, so series and text stages alike construct) and
+    their own refusals are reported in the same message."""
+    problems: List[str] = []
+    data = _construct("data", recipe, {"seed": recipe.seed}, problems)
+    if data is None:
+        _build_stages(recipe, {"obs_dim": 1, "vocab_size": 8}, problems)
+        raise RecipeError(problems, recipe.source)
+    model = build_pipeline(recipe, data.dims())
+    items = data.dataset("train")
+    model.check(data.collate([items[i] for i in range(min(2, len(items)))]))
+    return data, model

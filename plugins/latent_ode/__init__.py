@@ -1,0 +1,35 @@
+"""The latent ODE's stages: recurrent encoders, MLP vector fields, ODE solvers, Gaussian
+decoders for series."""
+from __future__ import annotations
+
+import odepipe
+
+_HERE = __name__
+
+#: torchdiffeq method names served by :mod:`.solvers`
+SOLVER_METHODS = ("dopri5", "tsit5", "bosh3", "adaptive_heun", "fehlberg2", "dopri8",
+                  "euler", "midpoint", "heun3", "rk4", "explicit_adams", "implicit_adams")
+
+
+@odepipe.hookimpl
+def odepipe_register_encoders(register: odepipe.Register) -> None:
+    register("rnn", f"{_HERE}.encoders:ElmanEncoder")
+    register("gru", f"{_HERE}.encoders:GRUEncoder")
+    register("lstm", f"{_HERE}.encoders:LSTMEncoder")
+
+
+@odepipe.hookimpl
+def odepipe_register_dynamics(register: odepipe.Register) -> None:
+    register("mlp", f"{_HERE}.dynamics:MLPDynamics")
+
+
+@odepipe.hookimpl
+def odepipe_register_solvers(register: odepipe.Register) -> None:
+    for method in SOLVER_METHODS:
+        register(method, f"{_HERE}.solvers:Solver_{method}")
+
+
+@odepipe.hookimpl
+def odepipe_register_decoders(register: odepipe.Register) -> None:
+    register("mlp", f"{_HERE}.decoders:MLPDecoder")
+    register("linear", f"{_HERE}.decoders:LinearDecoder")

@@ -1,0 +1,207 @@
+"""Your own series from a long-format CSV: one row per observation, columns ``series`` (id),
+``time`` and one per feature. Series may have different lengths and uneven times; a feature
+cell may be empty (or NA) where it was not measured.
+
+What the model sees: each series' time since its own first row, divided by ``time_scale``
+(by default the one that makes the median training series span 5 time units), and each feature
+normalized by the mean and std of the training split's observed values. Those statistics are
+recomputed deterministically from the file whenever the run is loaded, recorded in the run's
+``summary.json`` (``data``), and checked against it by ``odepipe extrapolate``, so a file changed
+after training is reported instead of silently shifting the predictions.
+
+``python -m odepipe_plugins.series.csv_source OUT.csv`` writes the example file (damped oscillators
+sampled unevenly, with gaps) that ``recipes/csv_example.yaml`` trains on.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import math
+import os
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+import odepipe
+from odepipe import Batch, DataSource
+
+from .series_io import SeriesCodec, plot_series, read_long_csv, sample_prior
+
+
+def resolve_data_path(path: str) -> str:
+    """``path`` as given if it exists (relative to the working directory), else the file of that
+    name beside the shipped recipes, so a shipped recipe can name its example data."""
+    if os.path.exists(path) or os.path.isabs(path):
+        return path
+    shipped = importlib.resources.files("odepipe.recipes").joinpath(path)
+    try:
+        if shipped.is_file():
+            return str(shipped)
+    except (OSError, ValueError):
+        pass
+    return path
+
+
+class CSVData(DataSource):
+    """Long-format CSV (series id, time, feature columns), gaps allowed; normalized per feature.
+
+    Args:
+        path: the CSV file; relative paths are looked up in the working directory, then beside
+            the shipped recipes.
+        id_column, time_column: the names of the series-id and time columns.
+        features: the feature columns to model (null: every other column).
+        test_fraction: share of series held out for the test split (0: no test split).
+        holdout: evaluation encodes each test series without its last ``holdout`` share of
+            time points and scores the prediction of those (``test_extrap_mse``).
+        time_scale: file time units per model time unit (null: median training span / 5).
+    """
+
+    def __init__(self, path: str, seed: int = 0, id_column: str = "series",
+                 time_column: str = "time", features: Optional[List[str]] = None,
+                 test_fraction: float = 0.2, holdout: float = 0.25,
+                 time_scale: Optional[float] = None):
+        if not 0 <= test_fraction < 1:
+            raise odepipe.DataError(f"data.test_fraction must be in [0, 1), got {test_fraction}")
+        if not 0 < holdout < 1:
+            raise odepipe.DataError(f"data.holdout must be in (0, 1), got {holdout}")
+        if time_scale is not None and time_scale <= 0:
+            raise odepipe.DataError(f"data.time_scale must be > 0 or null, got {time_scale}")
+        self.path = resolve_data_path(path)
+        self.holdout = holdout
+        names, self.series = read_long_csv(self.path, id_column, time_column, features)
+        n = len(self.series)
+        n_test = 0 if test_fraction == 0 or n < 2 else min(n - 1, max(1, round(n * test_fraction)))
+        order = np.random.RandomState(seed).permutation(n)
+        self.index = {"train": sorted(order[n_test:].tolist()),
+                      "test": sorted(order[:n_test].tolist())}
+        self.splits = ("train", "test") if n_test else ("train",)
+        train = [self.series[i] for i in self.index["train"]]
+        observed = np.concatenate([s.values for s in train])  # (N, D) with NaN
+        mean, std = [], []
+        for d, name in enumerate(names):
+            column = observed[:, d][~np.isnan(observed[:, d])]
+            if column.size == 0:
+                raise odepipe.DataError(f"{self.path}: column '{name}' has no value in the "
+                                        f"training series; drop it with data.features")
+            mean.append(float(column.mean()))
+            std.append(float(column.std()) if column.std() > 1e-8 else 1.0)
+        if time_scale is None:
+            spans = [s.times[-1] - s.times[0] for s in train]
+            median = float(np.median(spans))
+            time_scale = median / 5.0 if median > 0 else 1.0
+        self.codec = SeriesCodec(names, mean, std, float(time_scale), id_column, time_column)
+
+    # -- the DataSource contract ---------------------------------------------------------------
+    def dims(self) -> Dict[str, int]:
+        return {"obs_dim": len(self.codec.features)}
+
+    def dataset(self, split: str) -> Sequence[int]:
+        if split not in self.index:
+            raise odepipe.DataError(f"the csv source has no split {split!r}; it has "
+                                    f"{', '.join(self.splits)}")
+        return list(self.index[split])
+
+    def collate(self, items: Sequence[int]) -> Batch:
+        if len(items) == 0:  # e.g. the end-of-run plot when there is no test split
+            D = len(self.codec.features)
+            return Batch(times=torch.zeros(1), values=torch.zeros(0, 1, D),
+                         mask=torch.zeros(0, 1, D),
+                         extras={"index": torch.zeros(0, dtype=torch.long),
+                                 "length": torch.zeros(0, dtype=torch.long)})
+        chosen = [self.series[i] for i in items]
+        batch = self.codec.to_batch(chosen)
+        batch.extras["index"] = torch.as_tensor(list(items), dtype=torch.long)
+        batch.extras["length"] = torch.tensor([len(s.times) for s in chosen])
+        return batch
+
+    def series_codec(self) -> SeriesCodec:
+        return self.codec
+
+    def state(self) -> Dict[str, Any]:
+        """The fitted preprocessing, written to summary.json so a reloaded run can be checked."""
+        return {**self.codec.state(),
+                "series": {k: len(v) for k, v in self.index.items()}}
+
+    # -- evaluation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, model: Any, batch: Batch) -> Dict[str, float]:
+        """Per-series MSE in normalized units: reconstruction of the observed entries, and
+        prediction of each series' last ``holdout`` share of time points from the rest."""
+        mask = batch.mask  # (B, T, D)
+        recon = model.reconstruct(batch)
+        out = {"recon_mse": _masked_mse_sum(recon, batch.values, mask)}
+        lengths = batch.extras["length"].to(mask.device)  # (B,)
+        cut = torch.where(lengths >= 2, lengths - (self.holdout * lengths).floor().clamp(min=1),
+                          lengths).unsqueeze(1)  # (B, 1)
+        steps = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)  # (1, T)
+        seen = (steps < cut).to(mask.dtype).unsqueeze(-1)  # (B, T, 1)
+        future = mask * (1 - seen)
+        seed = Batch(times=batch.times, values=batch.values * seen, mask=mask * seen,
+                     extras=batch.extras)
+        pred = model.extrapolate(seed, batch.times)
+        out["extrap_mse"] = _masked_mse_sum(pred, batch.values, future)
+        return out
+
+    @torch.no_grad()
+    def plot(self, model: Any, batch: Batch, out_dir: str) -> None:
+        chosen = [self.series[i] for i in batch.extras["index"].tolist()][:6]
+        if not chosen:
+            return
+        self._plot_predictions(model, chosen, os.path.join(out_dir, "series.png"))
+
+    def _plot_predictions(self, model: Any, chosen: Sequence[Any], path: str) -> None:
+        seed = self.codec.to_batch(chosen)
+        rel = np.stack([np.linspace(0, 1.25 * (s.times[-1] - s.times[0]), 200) for s in chosen])
+        times = torch.tensor(rel / self.codec.time_scale, dtype=torch.float32)
+        device = next(model.parameters()).device
+        pred = model.extrapolate(seed.to(device), times.to(device)).cpu().numpy()
+        start = np.array([s.times[0] for s in chosen])[:, None]
+        plot_series(path, self.codec, [s.id for s in chosen], rel + start,
+                    self.codec.decode_values(pred), observed=chosen,
+                    title="test series: observed (points), model (lines)")
+
+    def sample(self, model: Any, n: int, out_dir: Optional[str] = None) -> Sequence[str]:
+        """Prior draws over [0, median training span] in file units (CSV + PNG)."""
+        spans = [self.series[i].times[-1] - self.series[i].times[0] for i in self.index["train"]]
+        end = float(np.median(spans)) / self.codec.time_scale or 1.0
+        return sample_prior(model, self.codec, torch.linspace(0, end, 100), n, out_dir)
+
+
+def _masked_mse_sum(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
+    """Sum over items of each item's mean squared error over its masked-in entries."""
+    err = ((pred - target) ** 2 * mask).flatten(1).sum(1)
+    count = mask.flatten(1).sum(1)
+    return float((err / count.clamp(min=1)).sum())
+
+
+# -- the example file ----------------------------------------------------------------------------
+def write_example(path: str, n_series: int = 100, seed: int = 0, prefix_only: bool = False) -> None:
+    """Damped oscillators (position ``x``, velocity ``v``), each with its own frequency, damping,
+    start time and uneven sampling, noise 0.05 and 10% of cells missing. ``prefix_only`` keeps
+    the first half of each series (a seed for ``odepipe extrapolate``)."""
+    rng = np.random.RandomState(seed)
+    lines = ["series,time,x,v"]
+    for i in range(n_series):
+        omega, zeta = rng.uniform(0.8, 1.6), rng.uniform(0.05, 0.2)
+        amp, phase, t0 = rng.uniform(0.5, 2.0), rng.uniform(0, 2 * math.pi), rng.uniform(0, 5)
+        k = rng.randint(20, 36)
+        t = np.sort(rng.uniform(0, 10, size=k))
+        if prefix_only:
+            t = t[t < 5]
+        decay = np.exp(-zeta * omega * t)
+        x = amp * decay * np.cos(omega * t + phase)
+        v = -amp * decay * (zeta * omega * np.cos(omega * t + phase) + omega * np.sin(omega * t + phase))
+        x, v = x + rng.randn(len(t)) * 0.05, v + rng.randn(len(t)) * 0.05
+        for tj, xj, vj in zip(t, x, v):
+            cells = [f"{xj:.4f}" if rng.rand() > 0.1 else "", f"{vj:.4f}" if rng.rand() > 0.1 else ""]
+            lines.append(f"s{seed}_{i:03d},{t0 + tj:.4f},{cells[0]},{cells[1]}")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+
+if __name__ == "__main__":  # python -m odepipe_plugins.series.csv_source OUT.csv [--seed-file]
+    write_example(sys.argv[1], n_series=3 if "--seed-file" in sys.argv else 100,
+                  seed=1 if "--seed-file" in sys.argv else 0,
+                  prefix_only="--seed-file" in sys.argv)

@@ -1,0 +1,154 @@
+"""The noisy 2-D spirals of torchdiffeq's examples/latent_ode.py, with a test split and each
+spiral's noiseless continuation for scoring extrapolation.
+
+Effective settings of that example (``generate_spiral2d`` as ``__main__`` calls it): the curve is
+sampled at ``n_total=500`` points of ``linspace(0, 6*pi, 500)`` (its ``ntotal=1000`` is never
+passed), ``a=0, b=0.3``; counter-clockwise ``r = a + b*t`` centred at (+5, 0), clockwise
+``r = a + 50*b/(stop + 1 - t)`` centred at (-5, 0); a random start index in
+``[n_observed, n_total - n_observed)`` (kept for the training split; a test spiral's start is
+capped so that the ``n_extrapolate`` points after its window exist: ``[100, 301)`` by default); 100 observed points with Gaussian noise of std 0.3; all
+spirals share the observed time grid ``linspace(0, 6*pi, 500)[:100]``.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+import odepipe
+from odepipe import Batch, DataSource
+
+
+def spiral_curves(n_total: int, start: float, stop: float, a: float, b: float) -> np.ndarray:
+    """The two noiseless curves ``(2, n_total, 2)``: clockwise, counter-clockwise."""
+    ts = np.linspace(start, stop, num=n_total)
+    zs_cw = stop + 1.0 - ts
+    rs_cw = a + b * 50.0 / zs_cw
+    cw = np.stack((rs_cw * np.cos(zs_cw) - 5.0, rs_cw * np.sin(zs_cw)), axis=1)
+    rs_cc = a + b * ts
+    cc = np.stack((rs_cc * np.cos(ts) + 5.0, rs_cc * np.sin(ts)), axis=1)
+    return np.stack([cw, cc])
+
+
+class SpiralData(DataSource):
+    """Noisy 2-D spirals (torchdiffeq latent_ode example): train/test, clean continuation."""
+
+    def __init__(self, seed: int = 0, n_spirals: int = 1000, n_test: int = 200,
+                 n_total: int = 500, n_observed: int = 100, n_extrapolate: int = 100,
+                 noise_std: float = 0.3, start: float = 0.0, stop: float = 6 * math.pi,
+                 a: float = 0.0, b: float = 0.3, n_irregular: Optional[int] = None):
+        problems = []
+        if n_spirals < 1 or n_test < 1:
+            problems.append("data.n_spirals and data.n_test must be >= 1")
+        if n_observed < 2 or n_extrapolate < 0:
+            problems.append("data.n_observed must be >= 2 and data.n_extrapolate >= 0")
+        if n_total < 2 * n_observed + max(n_extrapolate, 1):
+            problems.append(f"data.n_total={n_total} is too short for n_observed={n_observed} "
+                            f"and n_extrapolate={n_extrapolate}; use data.n_total >= "
+                            f"{2 * n_observed + max(n_extrapolate, 1)}")
+        if noise_std < 0:
+            problems.append(f"data.noise_std must be >= 0, got {noise_std}")
+        if n_irregular is not None and not 1 <= n_irregular <= n_observed:
+            problems.append(f"data.n_irregular must be in 1..{n_observed}, got {n_irregular}")
+        if problems:
+            raise odepipe.DataError("; ".join(problems))
+        rng = np.random.RandomState(seed)
+        curves = spiral_curves(n_total, start, stop, a, b)
+        n = n_spirals + n_test
+        span = n_observed + n_extrapolate
+        # Training spirals start where the example's do, t0 in [n_observed, n_total - n_observed),
+        # so training covers the whole curve; test spirals start early enough that their
+        # n_extrapolate-point continuation exists on the curve (past its end it is NaN).
+        t0 = np.concatenate([
+            rng.randint(n_observed, n_total - n_observed, size=n_spirals),
+            rng.randint(n_observed, n_total - span + 1, size=n_test)])
+        direction = (rng.rand(n) > 0.5).astype(int)  # 1 = counter-clockwise
+        padded = np.concatenate([curves, np.full((2, span, 2), np.nan)], axis=1)
+        clean = np.stack([padded[d, i:i + span] for d, i in zip(direction, t0)])  # (N, span, 2)
+        noisy = clean[:, :n_observed] + rng.randn(n, n_observed, 2) * noise_std
+        grid = np.linspace(start, stop, num=n_total)
+        self.times = torch.tensor(grid[:span] - grid[0], dtype=torch.float32)
+        self.n_observed = n_observed
+        self.noisy = torch.tensor(noisy, dtype=torch.float32)
+        self.clean = torch.tensor(clean, dtype=torch.float32)
+        self.direction = torch.tensor(direction)
+        self.mask: Optional[torch.Tensor] = None
+        if n_irregular is not None:  # keep n_irregular random points of each spiral
+            keep = np.argsort(rng.rand(n, n_observed), axis=1)[:, :n_irregular]
+            mask = np.zeros((n, n_observed), dtype=np.float32)
+            np.put_along_axis(mask, keep, 1.0, axis=1)
+            self.mask = torch.tensor(mask)
+        self.index = {"train": range(n_spirals), "test": range(n_spirals, n)}
+
+    def dims(self) -> Dict[str, int]:
+        return {"obs_dim": 2}
+
+    def dataset(self, split: str) -> Sequence[int]:
+        return list(self.index[split])
+
+    def collate(self, items: Sequence[int]) -> Batch:
+        idx = torch.as_tensor(list(items), dtype=torch.long)
+        T = self.n_observed
+        return Batch(
+            times=self.times[:T],
+            values=self.noisy[idx],
+            mask=None if self.mask is None else self.mask[idx],
+            extras={"clean": self.clean[idx, :T], "future": self.clean[idx, T:],
+                    "future_times": self.times[T:], "direction": self.direction[idx]},
+        )
+
+    @torch.no_grad()
+    def evaluate(self, model: Any, batch: Batch) -> Dict[str, float]:
+        recon = model.reconstruct(batch)  # (B, T, 2)
+        out = {"recon_mse_clean": _mse_sum(recon, batch.extras["clean"])}
+        if batch.extras["future"].shape[1]:
+            times = torch.cat([batch.times, batch.extras["future_times"]])
+            pred = model.extrapolate(batch, times)[:, batch.times.shape[0]:]
+            out["extrap_mse"] = _mse_sum(pred, batch.extras["future"])
+        return out
+
+    @torch.no_grad()
+    def plot(self, model: Any, batch: Batch, out_dir: str) -> None:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        times = torch.cat([batch.times, batch.extras["future_times"]])
+        pred = model.extrapolate(batch, times).cpu()
+        T = batch.times.shape[0]
+        n = min(4, batch.size)
+        fig, axes = plt.subplots(1, n, figsize=(4 * n, 4), squeeze=False)
+        for i, ax in enumerate(axes[0]):
+            truth = torch.cat([batch.extras["clean"][i], batch.extras["future"][i]]).cpu()
+            ax.plot(truth[:, 0], truth[:, 1], "g", label="true")
+            obs = batch.values[i].cpu()
+            if batch.mask is not None:
+                obs = obs[batch.mask[i].cpu().reshape(T, -1).all(-1) > 0]
+            ax.scatter(obs[:, 0], obs[:, 1], s=3, c="k", label="noisy")
+            ax.plot(pred[i, :T, 0], pred[i, :T, 1], "r", label="reconstructed")
+            ax.plot(pred[i, T:, 0], pred[i, T:, 1], "b--", label="extrapolated")
+            ax.set_aspect("equal")
+        axes[0][0].legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "spirals.png"), dpi=100)
+        plt.close(fig)
+
+    def series_codec(self) -> Any:
+        """File columns for ``odepipe extrapolate`` / ``sample`` CSVs: series, time, x, y."""
+        from .series_io import SeriesCodec
+
+        return SeriesCodec.identity(["x", "y"])
+
+    def sample(self, model: Any, n: int, out_dir: Optional[str] = None) -> Sequence[str]:
+        """Prior draws decoded over the observed window and its continuation (CSV + PNG)."""
+        from .series_io import sample_prior
+
+        return sample_prior(model, self.series_codec(), self.times, n, out_dir)
+
+
+def _mse_sum(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Sum over items of each item's mean squared error."""
+    return float(((pred - target) ** 2).flatten(1).mean(1).sum())

@@ -1,0 +1,30 @@
+"""Sequence-to-text: sentence data sources (the embedded grammar, the user's files, a hub
+dataset), the SentencePiece tokenizer, autoregressive token decoders and
+``odepipe interpolate-sentences``."""
+from __future__ import annotations
+
+from typing import Any
+
+import odepipe
+
+_HERE = __name__
+
+
+@odepipe.hookimpl
+def odepipe_register_data_sources(register: odepipe.Register) -> None:
+    register("grammar", f"{_HERE}.data:GrammarText")
+    register("text", f"{_HERE}.data:TextFiles")
+    register("hf", f"{_HERE}.data:HubText")
+
+
+@odepipe.hookimpl
+def odepipe_register_decoders(register: odepipe.Register) -> None:
+    register("text_gru", f"{_HERE}.decoders:GRUTextDecoder")
+    register("text_lstm", f"{_HERE}.decoders:LSTMTextDecoder")
+
+
+@odepipe.hookimpl
+def odepipe_register_commands(cli: Any) -> None:
+    from .commands import interpolate_sentences
+
+    cli.add_command(interpolate_sentences)
