@@ -37,6 +37,10 @@ _LAZY = {
     "Recipe": "recipe", "load_recipe": "recipe", "validate": "recipe",
     "build": "run.build", "train": "run.train", "pick_device": "run.train",
     "load_run": "run.runs",
+    "Capability": "capabilities", "SentenceSource": "capabilities",
+    "GrammaticalityJudge": "capabilities", "TokenDecoder": "capabilities",
+    "BeamSearchDecoder": "capabilities", "SeriesCodecSource": "capabilities",
+    "require_capability": "capabilities",
 }
 
 __all__ = [

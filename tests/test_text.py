@@ -9,18 +9,22 @@ import os
 import pytest
 import torch
 from click.testing import CliRunner
+from odepipe_plugins.series import commands as series_commands
+from odepipe_plugins.text import commands as text_commands
+from odepipe_plugins.text.generation import walk
+from odepipe_plugins.text.grammar import default_grammar
+from odepipe_plugins.text.sources import GrammarText, TextFiles
+from odepipe_plugins.text.tokenizer import EOS_ID, PAD_ID, train_tokenizer
 
 import odepipe
 from odepipe.cli import cli as odepipe_cli
-from odepipe_plugins.text import commands as text_commands
-from odepipe_plugins.text.grammar import default_grammar
-from odepipe_plugins.text.data import GrammarText, TextFiles, walk
-from odepipe_plugins.text.tokenizer import EOS_ID, PAD_ID, train_tokenizer
 
 # a copy of the command line with this plugin's command, leaving odepipe's own group untouched
 # (other tests check which commands plugins may add to it)
 cli = copy.copy(odepipe_cli)
-cli.commands = {**odepipe_cli.commands, "interpolate-sentences": text_commands.interpolate_sentences}
+cli.commands = {**odepipe_cli.commands,
+                "interpolate-sentences": text_commands.interpolate_sentences,
+                "extrapolate": series_commands.extrapolate}
 
 #: overrides that make a text run tiny
 TINY = ["encoder.hidden_size=16", "encoder.embedding_dim=8", "decoder.hidden_size=16",
@@ -111,20 +115,43 @@ def test_empty_or_huge_input_is_a_clear_error_before_any_training(a, message, tm
     assert not os.path.exists(tmp_path / "models")
 
 
-def test_overlong_sentence_for_the_model_is_a_clear_error(text_run):
-    result = _invoke("interpolate-sentences", "the man walked " * 30, "a girl sang", "--run",
-                     text_run)
-    assert result.exit_code == 2
-    assert "pieces long" in result.output and "data.max_tokens" in result.output
+def test_overlong_sentence_is_cut_to_the_models_limit_with_a_warning(text_run):
+    """Issue 13: a long input is truncated (with a warning naming the limit), not refused."""
+    long = "the man walked " * 30
+    result = _invoke("interpolate-sentences", long, "a girl sang", "--run", text_run,
+                     "--steps", 1, "--json")
+    assert result.exit_code == 0, result.output
+    assert "pieces long" in result.stderr and "data.max_tokens=32" in result.stderr
+    assert "only its first 31 pieces are used" in result.stderr
+    _, data, model = odepipe.load_run(str(text_run))
+    batch = data.encode_sentences([long, "a girl sang"])
+    assert batch.mask[0].sum() == 32 and batch.tokens[0, 31] == EOS_ID  # 31 pieces + eos
+    cut = data.tokenizer.decode(data.tokenizer.encode([long])[0][:31])
+    assert json.loads(result.stdout)["path"] == data.interpolate(model, cut, "a girl sang",
+                                                                 steps=1)
 
 
 def test_interpolate_refuses_a_series_run(tmp_path):
     from conftest import TINY_SPIRAL
 
     out = tmp_path / "spiral"
-    assert _invoke("run", "spiral", *TINY_SPIRAL, "train.steps=1", "--out", out, "-q").exit_code == 0
+    result = _invoke("run", "spiral", *TINY_SPIRAL, "train.steps=1", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
     result = _invoke("interpolate-sentences", "a", "b", "--run", out)
-    assert result.exit_code == 2 and "not text" in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"the run in {out} uses data source SpiralData, which is not a SentenceSource" \
+        in " ".join(result.output.split())
+    assert "grammar, text or hf" in result.output
+
+
+def test_extrapolate_refuses_a_text_run(text_run, tmp_path):
+    seed = tmp_path / "seed.csv"
+    seed.write_text("series,time,x,y\na,0,1,2\na,1,2,3\n")
+    result = _invoke("extrapolate", "--run", text_run, "--input", seed, "--until", 3)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    message = " ".join(result.output.split())
+    assert "uses data source TextFiles, which is not a SeriesCodecSource" in message
+    assert "csv, spiral or linear_spirals" in message
 
 
 def test_default_model_is_trained_once_then_cached(monkeypatch, tmp_path):
@@ -136,6 +163,11 @@ def test_default_model_is_trained_once_then_cached(monkeypatch, tmp_path):
     second = _invoke("interpolate-sentences", "the old man walked", "a young girl sang")
     assert second.exit_code == 0, second.output
     assert "training" not in second.output
+    judged = _invoke("interpolate-sentences", "the old man walked", "a young girl sang", "--json")
+    path = json.loads(judged.stdout)["path"]  # the grammar source judges every point
+    assert all(isinstance(p["grammatical"], bool) for p in path)
+    assert [p["grammatical"] for p in path] == [default_grammar().accepts(p["sentence"])
+                                                for p in path]
     assert len(os.listdir(tmp_path / "models")) == 2  # the model folder and its lock file
 
 
@@ -158,8 +190,9 @@ def test_text_files_with_separate_splits(tmp_path):
     data = TextFiles(train_path=str(tmp_path / "train.txt"), valid_path=str(tmp_path / "valid.txt"),
                      test_path=str(tmp_path / "test.txt"), vocab=120, max_tokens=200)
     assert [len(data.dataset(s)) for s in ("train", "valid", "test")] == [100, 10, 10]
+    missing = TextFiles(path=str(tmp_path / "missing.txt"))  # files are read on first use
     with pytest.raises(odepipe.DataError, match="no such file"):
-        TextFiles(path=str(tmp_path / "missing.txt"))
+        missing.dims()
     with pytest.raises(odepipe.DataError, match="data.path"):
         TextFiles()
 
@@ -232,3 +265,156 @@ def test_a_run_whose_text_changed_is_refused(tmp_path, text_run, text_file):
     (copy / "summary.json").write_text(json.dumps(summary))
     result = _invoke("interpolate-sentences", "a b", "c d", "--run", copy)
     assert result.exit_code == 2 and "training text changed after training" in result.output
+
+
+# -- lazy sources and restoring a run's codec without its corpus --------------------------------
+@pytest.mark.parametrize("make", [
+    lambda tmp: GrammarText(n_train=5, n_valid=1, n_test=1),
+    lambda tmp: TextFiles(path=str(tmp / "gone.txt")),
+    lambda tmp: __import__("odepipe_plugins.text.sources", fromlist=["HubText"]).HubText(
+        name="odepipe-test/never-read"),
+])
+def test_constructing_a_text_source_reads_no_corpus(make, tmp_path, monkeypatch):
+    from odepipe_plugins.text import corpus
+
+    def refuse(self):
+        raise AssertionError("the corpus was read in __init__")
+
+    monkeypatch.setattr(corpus.Corpus, "splits", refuse)
+    make(tmp_path)  # nothing raised: no file, hub or grammar was touched
+
+
+def test_restore_brings_the_codec_back_without_the_corpus(tmp_path, monkeypatch):
+    from odepipe_plugins.text import corpus
+
+    params = dict(seed=3, n_train=150, n_valid=10, n_test=10, vocab=120, max_tokens=20)
+    trained = GrammarText(**params)
+    sentences = ["the old man walked to the river", "a zebra xylophoned " * 6]
+    expected = trained.encode_sentences(sentences)
+    trained.save(str(tmp_path / "data"))
+    assert sorted(os.listdir(tmp_path / "data")) == ["text.json", "tokenizer.model"]
+
+    def refuse(self):
+        raise AssertionError("restore read the corpus")
+
+    monkeypatch.setattr(corpus.GrammarCorpus, "read", refuse)
+    monkeypatch.setenv("ODEPIPE_CACHE", str(tmp_path / "empty-cache"))  # no cached tokenizer
+    restored = GrammarText(**params)
+    restored.restore(str(tmp_path / "data"))
+    assert restored.dims() == trained.dims() and restored.state() == trained.state()
+    got = restored.encode_sentences(sentences)
+    assert torch.equal(got.tokens, expected.tokens) and torch.equal(got.mask, expected.mask)
+    assert got.tokens.shape[1] == 20  # the long one cut to max_tokens (eos included)
+    ids = expected.tokens
+    assert restored.codec.decode(ids) == trained.codec.decode(ids)
+    assert restored.codec.decode(ids)[0] == sentences[0]
+    assert not os.path.exists(tmp_path / "empty-cache")  # nothing trained or cached
+    with pytest.raises(AssertionError, match="restore read the corpus"):
+        restored.dataset("train")  # the splits do need the corpus
+
+
+def test_restore_of_a_folder_without_a_saved_codec_falls_back_to_the_corpus(tmp_path):
+    data = GrammarText(n_train=100, n_valid=5, n_test=5, vocab=100)
+    data.restore(str(tmp_path / "nothing-here"))
+    assert data.dims()["vocab_size"] > 4 and 0 < len(data.dataset("test")) <= 5
+
+
+def test_a_damaged_saved_codec_is_a_checkpoint_error(tmp_path):
+    data = GrammarText(n_train=100, n_valid=5, n_test=5, vocab=100)
+    data.save(str(tmp_path))
+    (tmp_path / "text.json").write_text("{not json")
+    with pytest.raises(odepipe.CheckpointError, match="train the run again"):
+        GrammarText(n_train=100, n_valid=5, n_test=5, vocab=100).restore(str(tmp_path))
+
+
+def test_a_saved_run_decodes_the_same_after_restore(text_run, tmp_path):
+    """The whole path of a real run: save its codec, open it again from the copy only."""
+    _, data, model = odepipe.load_run(str(text_run))
+    data.save(str(tmp_path / "data"))
+    fresh = TextFiles(path=str(tmp_path / "deleted.txt"), vocab=200)  # its file is gone
+    fresh.restore(str(tmp_path / "data"))
+    a, b = "the old man walked to the river", "a young girl sang in the garden"
+    assert fresh.interpolate(model, a, b, steps=3) == data.interpolate(model, a, b, steps=3)
+
+
+# -- declared capabilities and beam search -------------------------------------------------------
+def test_text_components_declare_their_capabilities():
+    from odepipe_plugins.text.decoders import GRUTextDecoder, LSTMTextDecoder
+    from odepipe_plugins.text.sources import HubText
+
+    for cls in (GrammarText, TextFiles, HubText):
+        assert issubclass(cls, odepipe.SentenceSource) and issubclass(cls, odepipe.DataSource)
+    assert issubclass(GrammarText, odepipe.GrammaticalityJudge)
+    assert not issubclass(TextFiles, odepipe.GrammaticalityJudge)
+    for cls in (GRUTextDecoder, LSTMTextDecoder):
+        assert issubclass(cls, odepipe.BeamSearchDecoder) and issubclass(cls, odepipe.Decoder)
+
+
+def test_a_source_without_a_grammar_marks_nothing(text_run):
+    result = _invoke("interpolate-sentences", "the old man walked", "a girl sang", "--run",
+                     text_run, "--steps", 1, "--json")
+    assert all("grammatical" not in p for p in json.loads(result.stdout)["path"])
+
+
+def _tiny_decoder(cls, vocab=7):
+    torch.manual_seed(0)
+    return cls(latent_dim=2, vocab_size=vocab, hidden_size=6, embedding_dim=3,
+               word_dropout=0.0).eval()
+
+
+def _sequence_log_prob(dec, z, ids):
+    """Teacher-forced log-probability of ``ids (B, T)`` (up to and including eos), scored as
+    decoding scores it: pad and bos excluded from the softmax."""
+    from odepipe import Batch
+
+    T = ids.shape[1]
+    mask = torch.ones_like(ids, dtype=torch.float)
+    for row, seq in enumerate(ids.tolist()):
+        if EOS_ID in seq:
+            mask[row, seq.index(EOS_ID) + 1:] = 0
+    dist = dec(z, Batch(times=torch.arange(T).float(), tokens=ids, mask=mask))
+    logits = dist.logits.clone()
+    logits[:, [PAD_ID, 2]] = -float("inf")
+    logp = torch.log_softmax(logits, -1).gather(1, ids[mask > 0].unsqueeze(1)).squeeze(1)
+    out = torch.zeros(ids.shape)
+    out[mask > 0] = logp
+    return out.sum(1)
+
+
+@pytest.mark.parametrize("cls_name", ["GRUTextDecoder", "LSTMTextDecoder"])
+def test_beam_search_of_width_one_is_greedy_and_an_exhaustive_beam_finds_the_best(cls_name):
+    import itertools
+
+    from odepipe_plugins.text import decoders
+
+    dec = _tiny_decoder(getattr(decoders, cls_name))
+    z = torch.randn(3, 3, 2) * 2  # (B, T, L)
+    assert torch.equal(dec.beam(z, 1), dec.greedy(z))
+    # every sequence of 3 steps over the 5 writable ids (unk, eos, 4, 5, 6), pad after eos
+    seqs = set()
+    for combo in itertools.product([1, EOS_ID, 4, 5, 6], repeat=3):
+        seq = list(combo)
+        if EOS_ID in seq:
+            k = seq.index(EOS_ID)
+            seq = seq[:k + 1] + [PAD_ID] * (2 - k)
+        seqs.add(tuple(seq))
+    candidates = torch.tensor(sorted(seqs))  # (S, 3)
+    for i in range(z.shape[0]):
+        zi = z[i:i + 1].expand(len(candidates), -1, -1)
+        scores = _sequence_log_prob(dec, zi, candidates)
+        best = candidates[scores.argmax()]
+        found = dec.beam(z[i:i + 1], 125)[0]  # wider than the number of sequences
+        assert torch.equal(found, best), (found, best)
+
+
+def test_interpolate_sentences_with_a_beam(text_run):
+    result = _invoke("interpolate-sentences", "the old man walked", "a girl sang", "--run",
+                     text_run, "--steps", 2, "--beam", 3, "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["beam"] == 3 and len(out["path"]) == 4
+    _, data, model = odepipe.load_run(str(text_run))
+    assert out["path"] == data.interpolate(model, "the old man walked", "a girl sang", steps=2,
+                                           beam=3)
+    assert _invoke("interpolate-sentences", "a", "b", "--run", text_run, "--beam", 0
+                   ).exit_code == 2

@@ -40,12 +40,10 @@ def extrapolate(host: odepipe.PluginHost, run_dir: str, input_path: str, until: 
     from odepipe_plugins.series.series_io import plot_series, read_long_csv, write_long_csv
 
     _, data, model = odepipe.load_run(run_dir, device, host=host)
-    if not callable(getattr(data, "series_codec", None)):
-        raise odepipe.DataError(
-            f"the run in {run_dir} uses data source {type(data).__name__}, which does not read "
-            f"series from CSV; extrapolate works with runs of the csv, spiral and "
-            f"linear_spirals sources")
-    codec = data.series_codec()
+    source = odepipe.require_capability(
+        data, odepipe.SeriesCodecSource, where=f"the run in {run_dir}", role="data source",
+        command="extrapolate", fix="give a run of the csv, spiral or linear_spirals data sources")
+    codec = source.series_codec()
     _, series = read_long_csv(
         input_path, codec.id_column, codec.time_column, codec.features, key="--input",
         fix_columns=f"use the run's columns ({codec.id_column}, {codec.time_column}, "

@@ -43,7 +43,7 @@ def resolve_data_path(path: str) -> str:
     return path
 
 
-class CSVData(DataSource):
+class CSVData(DataSource, odepipe.SeriesCodecSource):
     """Long-format CSV (series id, time, feature columns), gaps allowed; normalized per feature.
 
     Args:

@@ -33,7 +33,7 @@ def spiral_curves(n_total: int, start: float, stop: float, a: float, b: float) -
     return np.stack([cw, cc])
 
 
-class SpiralData(DataSource):
+class SpiralData(DataSource, odepipe.SeriesCodecSource):
     """Noisy 2-D spirals (torchdiffeq latent_ode example): train/test, clean continuation."""
 
     def __init__(self, seed: int = 0, n_spirals: int = 1000, n_test: int = 200,

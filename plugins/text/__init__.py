@@ -12,9 +12,9 @@ _HERE = __name__
 
 @odepipe.hookimpl
 def odepipe_register_data_sources(register: odepipe.Register) -> None:
-    register("grammar", f"{_HERE}.data:GrammarText")
-    register("text", f"{_HERE}.data:TextFiles")
-    register("hf", f"{_HERE}.data:HubText")
+    register("grammar", f"{_HERE}.sources:GrammarText")
+    register("text", f"{_HERE}.sources:TextFiles")
+    register("hf", f"{_HERE}.sources:HubText")
 
 
 @odepipe.hookimpl

@@ -3,7 +3,8 @@
 Imported for every command line, so nothing heavy at module top: torch and
 the model code are imported inside the command. Without ``--run`` the command uses a default
 model trained on the embedded English corpus, trained once on first use (with a progress bar)
-and cached under ``$ODEPIPE_CACHE`` or ``~/.cache/odepipe``.
+and cached under ``$ODEPIPE_CACHE`` or ``~/.cache/odepipe``. What a run must offer is declared
+(:class:`odepipe.SentenceSource`, :class:`odepipe.TokenDecoder`) and checked with isinstance.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-from typing import Any, Optional
+from typing import Optional
 
 import click
 
@@ -23,24 +24,21 @@ DEFAULT_OVERRIDES: tuple = ()
 MAX_CHARS = 2000
 
 
-def _cache_root() -> str:
-    return os.environ.get("ODEPIPE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                           "odepipe")
-
-
 def default_model_dir() -> str:
     """Where the default model lives: keyed by odepipe's version, the shipped recipe's text and
     the grammar's rules and words, so an upgrade that changes any of them trains a fresh model
     instead of loading a stale one (whose tokenizer would no longer match the corpus)."""
     import importlib.resources
 
-    text = importlib.resources.files("odepipe.recipes").joinpath(DEFAULT_RECIPE + ".yaml").read_text()
-    from .grammar import lexicon, rules  # torch-free; a changed grammar is a changed corpus
+    recipes = importlib.resources.files("odepipe.recipes")
+    text = recipes.joinpath(DEFAULT_RECIPE + ".yaml").read_text()
+    from .cache import cache_root  # torch-free, like the grammar
+    from .grammar import lexicon, rules  # a changed grammar is a changed corpus
 
     grammar = repr((sorted(lexicon().items()), rules()))
     key = hashlib.sha256(f"{odepipe.__version__}\n{text}\n{DEFAULT_OVERRIDES}\n{grammar}"
                          .encode()).hexdigest()[:12]
-    return os.path.join(_cache_root(), "models", f"{DEFAULT_RECIPE}-{key}")
+    return os.path.join(cache_root(), "models", f"{DEFAULT_RECIPE}-{key}")
 
 
 def _is_run(path: str) -> bool:
@@ -98,37 +96,46 @@ def _check_text(name: str, text: str) -> None:
               help="A text run folder (from odepipe run); default: the cached default model.")
 @click.option("--method", type=click.Choice(["linear", "slerp"]), default="linear",
               show_default=True, help="Straight line or great-circle path between the codes.")
+@click.option("--beam", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Beam width for decoding each point; 1 decodes greedily.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar when training the default.")
 @click.pass_obj
-def interpolate_sentences(host: odepipe.PluginHost, a: str, b: str, steps: int, run_dir: Optional[str], method: str,
-                          as_json: bool, quiet: bool) -> None:
+def interpolate_sentences(host: odepipe.PluginHost, a: str, b: str, steps: int,
+                          run_dir: Optional[str], method: str, beam: int, as_json: bool,
+                          quiet: bool) -> None:
     """Decode the path between sentences A and B in a sentence VAE's latent space.
 
     Both sentences are encoded to their posterior means; STEPS points between them (and the two
-    endpoints, i.e. the model's own reconstructions of A and B) are decoded greedily through
-    the latent ODE. With the default model, sentences the embedded grammar rejects are marked *.
+    endpoints, i.e. the model's own reconstructions of A and B) are decoded through the latent
+    ODE, greedily or with --beam N. A sentence longer than the model reads is cut, with a
+    warning. With the default model, sentences the embedded grammar rejects are marked *.
 
     \b
     odepipe interpolate-sentences "the old man walked to the river" "a young girl sang in the garden"
-    odepipe interpolate-sentences "..." "..." --run runs/text_vae-... --method slerp --json
+    odepipe interpolate-sentences "..." "..." --run runs/text_vae-... --method slerp --beam 4 --json
     """
     _check_text("A", a)
     _check_text("B", b)
     if run_dir is None:
         run_dir = ensure_default_model(host, progress=not quiet)
     _, data, model = odepipe.load_run(run_dir, host=host)
-    if not callable(getattr(data, "interpolate", None)):
-        raise odepipe.DataError(f"the run in {run_dir} uses data source {type(data).__name__}, "
-                                f"which is not text; interpolate-sentences needs a run of the "
-                                f"grammar, text or hf data sources")
-    path = data.interpolate(model, a, b, steps=steps, method=method)
-    judge: Any = getattr(data, "grammatical", None)
-    for point in path:
-        if callable(judge):
-            point["grammatical"] = bool(judge(point["sentence"]))
+    where = f"the run in {run_dir}"
+    source = odepipe.require_capability(
+        data, odepipe.SentenceSource, where=where, role="data source",
+        command="interpolate-sentences", fix="give a run of the grammar, text or hf data sources")
+    odepipe.require_capability(
+        model.decoder, odepipe.BeamSearchDecoder if beam > 1 else odepipe.TokenDecoder,
+        where=where, role="decoder",
+        command="interpolate-sentences" + (f" --beam {beam}" if beam > 1 else ""),
+        fix="give a run whose decoder.type is text_gru or text_lstm"
+            + (", or use --beam 1" if beam > 1 else ""))
+    path = source.interpolate(model, a, b, steps=steps, method=method, beam=beam)
+    if isinstance(data, odepipe.GrammaticalityJudge):
+        for point in path:
+            point["grammatical"] = bool(data.grammatical(point["sentence"]))
     if as_json:
-        click.echo(json.dumps({"a": a, "b": b, "method": method, "steps": steps,
+        click.echo(json.dumps({"a": a, "b": b, "method": method, "steps": steps, "beam": beam,
                                "run": os.path.abspath(run_dir), "path": path}, indent=2))
         return
     width = len(str(len(path) - 1))

@@ -9,7 +9,7 @@ Token ids follow :mod:`odepipe_plugins.text.tokenizer`: pad 0, unk 1, bos 2, eos
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -53,8 +53,9 @@ class TokenDistribution(torch.distributions.Distribution):
         return self.mode
 
 
-class RecurrentTextDecoder(Decoder):
-    """Shared body; subclasses choose the recurrent cell.
+class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
+    """Shared body; subclasses choose the recurrent cell. Decodes greedily or by beam search
+    (the capabilities ``interpolate-sentences`` checks for).
 
     Args:
         latent_dim, vocab_size: supplied by odepipe.
@@ -104,6 +105,15 @@ class RecurrentTextDecoder(Decoder):
         features = torch.cat([self.drop(h), z], dim=-1)[selected]  # (N, H + L)
         return TokenDistribution(self.out(features), selected)  # logits (N, V)
 
+    def _step(self, prev: torch.Tensor, zi: torch.Tensor, state: Any
+              ) -> Tuple[torch.Tensor, Any]:
+        """One decoding step: logits ``(B, V)`` of the next token given the previous one
+        ``prev (B, 1)`` and ``z(t_i)`` ``(B, 1, L)``; pad and bos can never come next."""
+        h, state = self.rnn(torch.cat([self.embedding(prev), zi], dim=-1), state)
+        logits = self.out(torch.cat([h, zi], dim=-1))[:, 0]  # (B, V)
+        logits[:, [PAD_ID, BOS_ID]] = -float("inf")
+        return logits, state
+
     @torch.no_grad()
     def greedy(self, z: torch.Tensor) -> torch.Tensor:
         """Most likely token at each step given the previous choices; ``z`` is ``(B, T, L)``,
@@ -114,10 +124,7 @@ class RecurrentTextDecoder(Decoder):
         done = torch.zeros(B, dtype=torch.bool, device=z.device)
         out = torch.full((B, T), PAD_ID, dtype=torch.long, device=z.device)
         for i in range(T):
-            zi = z[:, i:i + 1]  # (B, 1, L)
-            h, state = self.rnn(torch.cat([self.embedding(prev), zi], dim=-1), state)
-            logits = self.out(torch.cat([h, zi], dim=-1))[:, 0]  # (B, V)
-            logits[:, [PAD_ID, BOS_ID]] = -float("inf")
+            logits, state = self._step(prev, z[:, i:i + 1], state)
             nxt = logits.argmax(-1)
             out[:, i] = torch.where(done, torch.full_like(nxt, PAD_ID), nxt)
             done |= nxt == EOS_ID
@@ -125,6 +132,42 @@ class RecurrentTextDecoder(Decoder):
                 break
             prev = nxt.unsqueeze(1)
         return out
+
+    @torch.no_grad()
+    def beam(self, z: torch.Tensor, width: int) -> torch.Tensor:
+        """Beam search: keeps the ``width`` prefixes of highest log-probability (summed over
+        their pieces, eos included) at every step; a finished prefix stays in the beam at its
+        score. ``z`` is ``(B, T, L)``; returns the best sequence ``(B, T)`` (pad after eos).
+        Width 1 is greedy decoding."""
+        B, T, _ = z.shape
+        K = width
+        zk = z.repeat_interleave(K, dim=0)  # (B*K, T, L), beams of one item side by side
+        state = self.initial_state(zk[:, 0])
+        prev = torch.full((B * K, 1), BOS_ID, dtype=torch.long, device=z.device)
+        scores = torch.zeros(B, K, device=z.device)
+        scores[:, 1:] = -float("inf")  # all beams start equal: expand only the first
+        done = torch.zeros(B * K, dtype=torch.bool, device=z.device)
+        seqs = torch.full((B * K, T), PAD_ID, dtype=torch.long, device=z.device)
+        offset = (torch.arange(B, device=z.device) * K).unsqueeze(1)  # (B, 1)
+        for i in range(T):
+            logits, state = self._step(prev, zk[:, i:i + 1], state)
+            logp = torch.log_softmax(logits, dim=-1)  # (B*K, V)
+            logp[done] = -float("inf")
+            logp[done, PAD_ID] = 0.0  # a finished prefix continues with pad, at no cost
+            V = logp.shape[-1]
+            top, index = (scores.reshape(-1, 1) + logp).view(B, K * V).topk(K, dim=-1)  # (B, K)
+            source = (offset + torch.div(index, V, rounding_mode="floor")).view(-1)  # (B*K,)
+            token = (index % V).view(-1)  # (B*K,)
+            seqs = seqs[source]
+            seqs[:, i] = token
+            state = tuple(s[:, source] for s in state) if isinstance(state, tuple) \
+                else state[:, source]
+            done = done[source] | (token == EOS_ID)
+            scores, prev = top, token.unsqueeze(1)
+            if bool(done.all()):
+                break
+        best = scores.argmax(-1)  # (B,)
+        return seqs.view(B, K, T)[torch.arange(B, device=z.device), best]
 
 
 class GRUTextDecoder(RecurrentTextDecoder):

@@ -278,7 +278,7 @@ class Grammar:
         for cat, words in self.lexicon.items():
             for word in words:
                 self.categories_of.setdefault(word, set()).add(cat)
-        for lhs, rhs, _ in self.rules:  # literal words in rules are part of the vocabulary
+        for _lhs, rhs, _ in self.rules:  # literal words in rules are part of the vocabulary
             for sym in rhs:
                 if not sym[0].isupper():
                     self.categories_of.setdefault(sym, set())

@@ -15,17 +15,13 @@ import os
 import re
 import sys
 import tempfile
-from typing import Iterable, List, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 import odepipe
 
+from .cache import cache_root
+
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
-
-
-def cache_root() -> str:
-    """``$ODEPIPE_CACHE`` or ``~/.cache/odepipe``: tokenizers, default models, text datasets."""
-    return os.environ.get("ODEPIPE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                           "odepipe")
 
 
 def warn(message: str) -> None:
@@ -34,12 +30,17 @@ def warn(message: str) -> None:
 
 
 class Tokenizer:
-    """A loaded SentencePiece model with odepipe's special ids."""
+    """A loaded SentencePiece model with odepipe's special ids.
 
-    def __init__(self, model_file: str, lowercase: bool = False):
+    ``name`` identifies the trained model (its cache file name, a hash of the training text
+    and settings) wherever the file was copied to, e.g. into a run folder.
+    """
+
+    def __init__(self, model_file: str, lowercase: bool = False, name: Optional[str] = None):
         import sentencepiece as spm
 
         self.path = model_file
+        self.name = name or os.path.basename(model_file)
         self.lowercase = lowercase
         self.fresh = False  # trained by this call (not loaded from the cache)
         self.sp = spm.SentencePieceProcessor(model_file=model_file)
