@@ -34,7 +34,9 @@ class OdepipeGroup(click.Group):
             return super().invoke(ctx)
         except OdepipeError as exc:
             if ctx.meta.get("odepipe.traceback") or os.environ.get("ODEPIPE_TRACEBACK"):
-                raise
+                import traceback
+
+                traceback.print_exc()  # the same exit code as without --traceback
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(getattr(exc, "exit_code", 2))
         except KeyboardInterrupt as exc:
@@ -82,22 +84,31 @@ def new_host() -> "PluginHost":
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("recipe", required=False)
 @click.argument("overrides", nargs=-1)
-@click.option("--out", "out", type=click.Path(file_okay=False), help="Run folder (default runs/<recipe>-<time>).")
+@click.option("--out", "out", type=click.Path(file_okay=False),
+              help="Run folder (default runs/<recipe>[-<changed components>]-<time>).")
 @click.option("--device", help="Shorthand for train.device=... (auto, cpu, cuda).")
-@click.option("--resume", "resume", type=click.Path(file_okay=False), help="Continue the run in this folder from its checkpoint.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
+@click.option("--resume", "resume", type=click.Path(file_okay=False),
+              help="Continue the run in this folder from its checkpoint (train.* overrides "
+                   "allowed; they are recorded in its recipe.yaml).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing run folder at --out (never a folder holding other "
+                   "files; the old run is deleted once the new one has its first checkpoint).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
-def run(host: "PluginHost", recipe: Optional[str], overrides: Sequence[str], out: Optional[str], device: Optional[str],
-        resume: Optional[str], overwrite: bool, quiet: bool) -> None:
+def run(host: "PluginHost", recipe: Optional[str], overrides: Sequence[str], out: Optional[str],
+        device: Optional[str], resume: Optional[str], overwrite: bool, as_json: bool,
+        quiet: bool) -> None:
     """Train, evaluate and save a run of RECIPE (a path or a shipped recipe's name).
 
     OVERRIDES are KEY=VALUE pairs such as train.steps=100 solver.adjoint=true, or encoder=lstm
     to switch a component's type. With --resume DIR the recipe defaults to DIR/recipe.yaml.
+    Ends with a short summary (--json: the whole summary.json).
     """
-    from .errors import CheckpointError
     from .recipe import load_recipe
-    from .run import distributed, rundir
+    from .run import distributed
+    from .run.folder import Run
+    from .run.report import describe, stop_reason
     from .run.train import pick_device, train
 
     overrides = list(overrides)
@@ -105,9 +116,9 @@ def run(host: "PluginHost", recipe: Optional[str], overrides: Sequence[str], out
         overrides.insert(0, recipe)
         recipe = None
     if resume:
-        if not os.path.isfile(os.path.join(resume, rundir.CHECKPOINT)):
-            raise click.UsageError(f"--resume {resume}: no {rundir.CHECKPOINT} in that folder")
-        recipe = recipe or os.path.join(resume, rundir.RECIPE)
+        if not Run(resume).has_checkpoint():
+            raise click.UsageError(f"--resume {resume}: no {Run.CHECKPOINT} in that folder")
+        recipe = recipe or Run(resume).recipe_path
     if not recipe:
         raise click.UsageError("give a RECIPE (a path or a shipped name), or --resume DIR")
     if device:
@@ -116,28 +127,63 @@ def run(host: "PluginHost", recipe: Optional[str], overrides: Sequence[str], out
     # under torchrun, rank 0 alone creates the folder and tells the others its name
     distributed.setup(distributed.local_device(pick_device(parsed.train.device)))
     try:
-        run_dir, error = resume, None
-        if not resume and distributed.is_main():
-            try:
-                run_dir = rundir.prepare(out or rundir.default_dir(parsed.name), overwrite)
-            except OdepipeError as exc:
-                error = str(exc)
-        run_dir, error = distributed.broadcast_object((run_dir, error))
-        if error:
-            raise CheckpointError(error)
+        folder = _run_folder(parsed.name, overrides, out, resume, overwrite)
         if distributed.is_main():
-            click.echo(f"odepipe: run folder {run_dir}", err=True)
+            click.echo(f"odepipe: run folder {folder.path}", err=True)
         try:
-            summary = train(parsed, run_dir, resume=bool(resume), progress=not quiet)
-        except OdepipeError:
+            summary = train(parsed, folder, resume=bool(resume), progress=not quiet)
+        except BaseException:  # a failed new run leaves no empty folder, and keeps a replaced one
             if not resume and distributed.is_main():
-                rundir.remove_if_unused(run_dir)
+                folder.discard_if_unused()
             raise
         main_rank = distributed.is_main()
     finally:
         distributed.teardown()
-    if main_rank:
+    if not main_rank:
+        return
+    if as_json:
+        if summary.get("stopped_because") == "max_seconds":
+            click.echo(f"odepipe: {stop_reason(summary, parsed.train.max_seconds)} at step "
+                       f"{summary['steps']} of {summary['steps_planned']}", err=True)
         click.echo(json.dumps(summary, indent=2))
+        return
+    for line in describe(summary, folder, parsed.train.max_seconds):
+        click.echo(line)
+
+
+def _changed_components(overrides: Sequence[str]) -> List[str]:
+    """The component types switched by ``section=type`` overrides, for the default run name."""
+    from .recipe import COMPONENT_SECTIONS
+
+    changed = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() in COMPONENT_SECTIONS and value.strip():
+            changed.append(value.strip())
+    return changed
+
+
+def _run_folder(name: str, overrides: Sequence[str], out: Optional[str], resume: Optional[str],
+                overwrite: bool) -> Any:
+    """The run's folder: rank 0 creates it (or opens the resumed one) and tells the others its
+    path, or the error that every rank then raises."""
+    from .errors import CheckpointError
+    from .run import distributed
+    from .run.folder import Run
+
+    if resume:
+        return Run(resume)
+    folder, error = None, None
+    if distributed.is_main():
+        try:
+            folder = Run.create(out or Run.default_path(name, _changed_components(overrides)),
+                                overwrite)
+        except OdepipeError as exc:
+            error = str(exc)
+    path, error = distributed.broadcast_object((folder.path if folder else None, error))
+    if error:
+        raise CheckpointError(error)
+    return folder if folder is not None else Run(path)
 
 
 @cli.command()
@@ -241,8 +287,13 @@ def cp(name: str, dest: str) -> None:
     target = os.path.join(dest, stem + ".yaml") if os.path.isdir(dest) else dest
     if os.path.exists(target):
         raise click.UsageError(f"{target} exists; remove it or choose another DEST")
-    with importlib.resources.as_file(importlib.resources.files("odepipe.recipes") / f"{stem}.yaml") as src:
-        shutil.copyfile(src, target)
+    source = importlib.resources.files("odepipe.recipes") / f"{stem}.yaml"
+    try:
+        with importlib.resources.as_file(source) as src:
+            shutil.copyfile(src, target)
+    except OSError as exc:
+        raise OdepipeError(f"cannot write {target}: {exc.strerror or exc}; give a DEST in an "
+                           f"existing, writable folder") from None
     click.echo(f"copied {stem} to {target}")
 
 
@@ -261,11 +312,17 @@ def sample(host: "PluginHost", run_dir: str, n: int, out_dir: Optional[str], see
     """Decode N draws z0 ~ N(0, I) of a trained run, one printed line per draw."""
     import torch
 
-    from .run.runs import load_run
+    from .errors import CheckpointError
+    from .run.folder import load_run
 
     _, data, model = load_run(run_dir, device, host=host)
     torch.manual_seed(seed)
-    for line in data.sample(model, n, out_dir):
+    try:
+        lines = list(data.sample(model, n, out_dir))
+    except OSError as exc:
+        raise CheckpointError(f"cannot write the samples into {out_dir}: "
+                              f"{exc.strerror or exc}; choose a writable --out") from exc
+    for line in lines:
         click.echo(line)
 
 

@@ -5,10 +5,9 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import TINY_SPIRAL
 
 from odepipe.cli import cli
-
-from conftest import TINY_SPIRAL
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def run_ok(runner, *args):
 def test_run_with_overrides(runner, tmp_path, overrides):
     out = tmp_path / "run"
     result = run_ok(runner, "run", "spiral", *TINY_SPIRAL, "train.steps=5", *overrides,
-                    "--out", str(out), "-q")
+                    "--out", str(out), "-q", "--json")
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert summary["steps"] == 5
     resolved = (out / "recipe.yaml").read_text()
@@ -47,9 +46,10 @@ def test_run_refuses_existing_folder_then_overwrites_or_resumes(runner, tmp_path
     args = ["run", "spiral", *TINY_SPIRAL, "train.steps=2", "--out", out, "-q"]
     run_ok(runner, *args)
     again = runner.invoke(cli, args)
-    assert again.exit_code == 2 and "--overwrite" in again.output and "Traceback" not in again.output
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    assert "Traceback" not in again.output
     run_ok(runner, *args, "--overwrite")
-    result = run_ok(runner, "run", "--resume", out, "train.steps=4", "-q")
+    result = run_ok(runner, "run", "--resume", out, "train.steps=4", "-q", "--json")
     assert json.loads(result.stdout[result.stdout.index("{"):])["steps"] == 4
 
 
@@ -78,10 +78,12 @@ def test_validate_ok_and_construction_errors(runner):
     assert "solver.rtol" in result.output and "data.noise_std" in result.output
 
 
-def test_traceback_flag_shows_the_exception(runner):
-    result = runner.invoke(cli, ["--traceback", "validate", "nonexistent_recipe"])
-    assert result.exit_code != 0 and result.exception is not None
-    assert type(result.exception).__name__ == "RecipeError"
+def test_traceback_flag_shows_the_exception_with_the_same_exit_code(runner):
+    plain = runner.invoke(cli, ["validate", "nonexistent_recipe"])
+    shown = runner.invoke(cli, ["--traceback", "validate", "nonexistent_recipe"])
+    assert plain.exit_code == shown.exit_code == 2
+    assert "Traceback" not in plain.output
+    assert "Traceback" in shown.output and "RecipeError" in shown.output
 
 
 def test_ls(runner):

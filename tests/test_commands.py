@@ -6,14 +6,13 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import TINY_SPIRAL
+from odepipe_plugins.series.csv_source import resolve_data_path
 
-from odepipe.run import rundir
+from odepipe import Run
 from odepipe.cli import make_cli, new_host
 from odepipe.recipe import load_recipe
 from odepipe.run.train import train
-from odepipe_plugins.series.csv_source import resolve_data_path
-
-from conftest import TINY_SPIRAL
 
 SEED_CSV = resolve_data_path("data/example_seed.csv")
 cli = make_cli(new_host())
@@ -21,7 +20,7 @@ cli = make_cli(new_host())
 
 @pytest.fixture(scope="module")
 def csv_run(tmp_path_factory):
-    out = rundir.prepare(str(tmp_path_factory.mktemp("csv") / "run"))
+    out = Run.create(str(tmp_path_factory.mktemp("csv") / "run")).path
     recipe = load_recipe("csv_example", ["train.steps=3", "train.plot=false",
                                          "train.checkpoint_every=0", "train.threads=1"])
     train(recipe, out, progress=False)
@@ -67,7 +66,7 @@ def test_extrapolate_refuses_a_changed_training_file(tmp_path):
     data = tmp_path / "train.csv"
     rows = ["series,time,x"] + [f"s{i},{t},{(i + 1) * t}" for i in range(4) for t in range(5)]
     data.write_text("\n".join(rows) + "\n")
-    out = rundir.prepare(str(tmp_path / "run"))
+    out = Run.create(str(tmp_path / "run")).path
     recipe = load_recipe("csv_example", [f"data.path={data}", "train.steps=2", "train.plot=false",
                                          "train.batch_size=4"])
     train(recipe, out, progress=False)
@@ -79,7 +78,7 @@ def test_extrapolate_refuses_a_changed_training_file(tmp_path):
 
 
 def test_sample_spiral_and_csv_runs(csv_run, tmp_path):
-    spiral = rundir.prepare(str(tmp_path / "spiral"))
+    spiral = Run.create(str(tmp_path / "spiral")).path
     train(load_recipe("spiral", TINY_SPIRAL + ["train.steps=2"]), spiral, progress=False)
     result = _invoke("sample", "--run", spiral, "-n", "3", "--out", str(tmp_path / "s"))
     assert result.exit_code == 0, result.output

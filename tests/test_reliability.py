@@ -12,14 +12,13 @@ import time
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import TINY_SPIRAL
 
-from odepipe.run import checkpoint as ckpt
-from odepipe.run import rundir
-from odepipe.run.checkpoint import load_checkpoint
+from odepipe import Run
 from odepipe.cli import cli
 from odepipe.errors import CheckpointError
-
-from conftest import TINY_SPIRAL
+from odepipe.run import checkpoint as ckpt
+from odepipe.run.checkpoint import load_checkpoint
 
 RUN = [sys.executable, "-m", "odepipe", "run", "spiral", *TINY_SPIRAL, "train.steps=40",
        "train.checkpoint_every=1", "train.log_every=1", "train.lr_schedule=constant", "-q"]
@@ -119,42 +118,51 @@ def test_unwritable_output_folder(tmp_path):
     assert result.exit_code == 2 and "choose a writable --out" in result.output
 
 
-def test_full_disk_is_a_clear_error_and_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+def _full_disk_as_oserror(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _full_disk_as_torch_does(*args, **kwargs):
+    # what torch.save's zip writer raises on a really full disk: a RuntimeError, not an OSError
+    raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64 vs 0: "
+                       "PytorchStreamWriter failed writing file data/0: file write failed")
+
+
+@pytest.mark.parametrize("full", [_full_disk_as_oserror, _full_disk_as_torch_does])
+def test_full_disk_is_a_clear_error_and_keeps_the_old_checkpoint(tmp_path, monkeypatch, full):
     path = str(tmp_path / "checkpoint.pt")
     ckpt.save_checkpoint(path, {"step": 1})
-
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
     monkeypatch.setattr(torch, "save", full)
-    with pytest.raises(CheckpointError, match="No space left on device.*free some disk"):
+    with pytest.raises(CheckpointError, match=r"could not write .*checkpoint.pt.*free some disk"):
         ckpt.save_checkpoint(path, {"step": 2})
     assert load_checkpoint(path)["step"] == 1
     assert [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")] == []
 
 
-def test_full_disk_during_a_run_exits_2(tmp_path, monkeypatch):
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
+@pytest.mark.parametrize("full", [_full_disk_as_oserror, _full_disk_as_torch_does])
+def test_full_disk_during_a_run_exits_2(tmp_path, monkeypatch, full):
     monkeypatch.setattr(torch, "save", full)
     result = CliRunner().invoke(cli, ["run", "spiral", *TINY_SPIRAL, "train.steps=2",
                                       "--out", str(tmp_path / "run"), "-q"])
-    assert result.exit_code == 2 and "No space left" in result.output
+    assert result.exit_code == 2, result.output
+    assert "could not write" in result.output and "free some disk space" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_existing_run_folder_is_never_overwritten_silently(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "precious.txt").write_text("keep")
-    with pytest.raises(CheckpointError, match="--overwrite"):
-        rundir.prepare(str(out))
+    for overwrite in (False, True):
+        with pytest.raises(CheckpointError, match="--overwrite replaces only a run folder"):
+            Run.create(str(out), overwrite=overwrite)
     assert (out / "precious.txt").read_text() == "keep"
 
 
 def test_solver_failure_in_a_run_names_the_options(tmp_path):
     result = CliRunner().invoke(cli, ["run", "spiral", *TINY_SPIRAL, "train.steps=2",
-                                      "solver=dopri5", "solver.max_num_steps=2", "solver.rtol=1e-12",
+                                      "solver=dopri5", "solver.max_num_steps=2",
+                                      "solver.rtol=1e-12",
                                       "solver.atol=1e-12",
                                       "--out", str(tmp_path / "run"), "-q"])
     assert result.exit_code == 2, result.output

@@ -4,13 +4,12 @@ import os
 import pytest
 import torch
 import yaml
-
-from odepipe.run import rundir
-from odepipe.run.checkpoint import load_checkpoint
-from odepipe.recipe import load_recipe, shipped_recipes
-from odepipe.run.train import train
-
 from conftest import TINY_SPIRAL
+
+from odepipe import Run
+from odepipe.recipe import load_recipe, shipped_recipes
+from odepipe.run.checkpoint import load_checkpoint
+from odepipe.run.train import train
 
 
 def tiny(recipe="spiral", *extra):
@@ -20,7 +19,7 @@ def tiny(recipe="spiral", *extra):
 @pytest.mark.parametrize("name", shipped_recipes())
 def test_every_shipped_recipe_validates_and_runs_two_steps(name, tmp_path):
     recipe = load_recipe(name, ["train.steps=2", "train.plot=false", "train.eval_items=4"])
-    out = rundir.prepare(str(tmp_path / "run"))
+    out = Run.create(str(tmp_path / "run")).path
     summary = train(recipe, out, progress=False)
     assert summary["steps"] == 2
     assert os.path.isfile(os.path.join(out, "checkpoint.pt"))
@@ -28,14 +27,15 @@ def test_every_shipped_recipe_validates_and_runs_two_steps(name, tmp_path):
 
 
 def test_outputs_of_a_run(tmp_path):
-    out = rundir.prepare(str(tmp_path / "run"))
+    out = Run.create(str(tmp_path / "run")).path
     recipe = tiny("spiral", "train.steps=4", "train.log_every=2", "train.plot=true",
                   "train.eval_every=2")
     summary = train(recipe, out, progress=False)
     lines = [json.loads(x) for x in open(os.path.join(out, "metrics.jsonl"))]
     logged = [r for r in lines if "loss" in r]
     assert [r["step"] for r in logged] == [2, 4]
-    assert {"loss", "log_lik", "kl", "elbo", "nfe_forward", "nfe_backward", "lr", "seconds"} <= set(logged[0])
+    assert {"loss", "log_lik", "kl", "elbo", "nfe_forward", "nfe_backward", "lr",
+            "seconds"} <= set(logged[0])
     assert any(r.get("kind") == "eval" for r in lines)
     saved = json.load(open(os.path.join(out, "summary.json")))
     assert saved == json.loads(json.dumps(summary))
@@ -56,9 +56,9 @@ def _interrupt_at(step):
 
 def test_resume_is_bit_for_bit(tmp_path):
     recipe = tiny("spiral", "train.steps=6", "train.checkpoint_every=0", "train.log_every=1")
-    whole = rundir.prepare(str(tmp_path / "whole"))
+    whole = Run.create(str(tmp_path / "whole")).path
     train(recipe, whole, progress=False)
-    split = rundir.prepare(str(tmp_path / "split"))
+    split = Run.create(str(tmp_path / "split")).path
     with pytest.raises(KeyboardInterrupt, match="--resume"):
         train(recipe, split, progress=False, on_event=_interrupt_at(3))
     assert load_checkpoint(os.path.join(split, "checkpoint.pt"))["step"] == 3
@@ -74,7 +74,7 @@ def test_resume_is_bit_for_bit(tmp_path):
 
 
 def test_nan_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
-    out = rundir.prepare(str(tmp_path / "run"))
+    out = Run.create(str(tmp_path / "run")).path
     recipe = tiny("spiral", "train.steps=50", "train.lr=1.0e6", "train.checkpoint_every=1",
                   "solver=euler")
     from odepipe.errors import NumericalError

@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..errors import OdepipeError, RecipeError
+from ..errors import CheckpointError, OdepipeError, RecipeError
 from ..pipeline import Pipeline
 from ..recipe import Recipe
 from ..stages import DataSource
@@ -44,8 +44,12 @@ def build_pipeline(recipe: Recipe, dims: Dict[str, int]) -> Pipeline:
                     **stages)
 
 
-def build(recipe: Recipe) -> Tuple[DataSource, Pipeline]:
+def build(recipe: Recipe, restore: Optional[str] = None) -> Tuple[DataSource, Pipeline]:
     """Data source and pipeline, checked against each other on a two-item batch.
+
+    With ``restore`` (a run's ``data/`` folder, for inference), the data source reads what it
+    saved there (``DataSource.restore``) instead of its data, and the pipeline is built from
+    ``dims()`` alone: the two-item check, which needs the data, is skipped.
 
     When the data source refuses its parameters, the stages are still built with stand-in
     sizes (both ``obs_dim`` and ``vocab_size``, so series and text stages alike construct) and
@@ -55,6 +59,13 @@ def build(recipe: Recipe) -> Tuple[DataSource, Pipeline]:
     if data is None:
         _build_stages(recipe, {"obs_dim": 1, "vocab_size": 8}, problems)
         raise RecipeError(problems, recipe.source)
+    if restore is not None:
+        try:
+            data.restore(restore)
+        except OSError as exc:
+            raise CheckpointError(f"cannot read the run's data state in {restore}: "
+                                  f"{exc.strerror or exc}; train the run again") from exc
+        return data, build_pipeline(recipe, data.dims())
     model = build_pipeline(recipe, data.dims())
     items = data.dataset("train")
     model.check(data.collate([items[i] for i in range(min(2, len(items)))]))

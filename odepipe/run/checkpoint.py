@@ -7,46 +7,22 @@ before any of its code could run.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Dict
 
 import torch
 
 from ..errors import CheckpointError
+from .files import atomic_write
 
 FORMAT = 1
 
 
-def atomic_write(path: str, write: Any) -> None:
-    """Calls ``write(fileobj)`` on a temp file in the same folder, fsyncs, then renames it over
-    ``path``: a reader sees the old file or the new one, never a torn one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise CheckpointError(f"could not write {path}: {exc.strerror or exc}; free some disk "
-                              f"space or choose another --out") from exc
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_checkpoint(path: str, state: Dict[str, Any]) -> None:
+    """Writes ``state`` atomically. ``torch.save``'s zip writer reports a full disk as a
+    RuntimeError ("PytorchStreamWriter failed writing file"), not an OSError: both become a
+    CheckpointError, and the previous checkpoint stays in place."""
     state = {"format": FORMAT, **state}
-    atomic_write(path, lambda f: torch.save(state, f))
+    atomic_write(path, lambda f: torch.save(state, f), errors=(OSError, RuntimeError))
 
 
 def load_checkpoint(path: str) -> Dict[str, Any]:

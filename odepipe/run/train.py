@@ -1,4 +1,5 @@
-"""The training loop. Reads top to bottom: set up, resume, train, evaluate, save.
+"""The training loop, as named steps: set up, resume (or start), one step, log, evaluate,
+checkpoint, finish.
 
 Every batch and every z0 draw is a pure function of (seed, step), and every schedule a function
 of the step, so a resumed run computes exactly what the uninterrupted one would have
@@ -6,25 +7,32 @@ of the step, so a resumed run computes exactly what the uninterrupted one would 
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import os
 import random
 import signal
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, NumericalError, RecipeError
+from ..errors import CheckpointError, RecipeError
 from ..pipeline import Pipeline
 from ..recipe import Recipe
-from ..stages import DataSource
-from . import distributed, rundir
+from . import distributed
 from .build import build
-from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import evaluate
+from .faults import NonFinite
+from .folder import Run
+from .plots import plot_run
+from .resume import check_resumable
 from .schedules import kl_weight, lr_factor
+
+#: summary.json ``stopped_because``: every planned step done, or ``train.max_seconds`` reached
+STEPS_PLANNED, MAX_SECONDS = "steps_planned", "max_seconds"
 
 
 def pick_device(name: str) -> torch.device:
@@ -83,177 +91,285 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _check_finite(step: int, what: str, value: torch.Tensor, run_dir: str) -> None:
-    if not torch.isfinite(value).all():
-        raise NumericalError(
-            f"the {what} became NaN or Inf at step {step}; the last good checkpoint is kept in "
-            f"{run_dir}. Try a smaller train.lr, train.grad_clip=1.0, or tighter solver "
-            f"tolerances, then --resume {run_dir}")
+@dataclasses.dataclass
+class StepResult:
+    """What one optimisation step leaves for logging."""
+
+    parts: Any
+    beta: float
+    grad_norm: torch.Tensor
 
 
-def train(recipe: Recipe, run_dir: str, resume: bool = False, progress: bool = True,
-          on_event: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
-    """Trains ``recipe`` into ``run_dir`` (prepared by the caller) and returns the summary.
+class Training:
+    """One run of training: the live objects and counters the named steps share.
 
-    Under torchrun every rank calls this with the same arguments; rank 0 alone writes files.
-    """
-    cfg = recipe.train
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = distributed.local_device(pick_device(cfg.device))
-    distributed.setup(device)
-    world, rank, main = distributed.world(), distributed.rank(), distributed.is_main()
-    if cfg.batch_size % world:
-        raise RecipeError([f"train.batch_size={cfg.batch_size} must be divisible by the number "
-                           f"of processes ({world})"], recipe.source)
-    torch.manual_seed(recipe.seed)
-    random.seed(recipe.seed)
-    data, model = build(recipe)
-    model.to(device)
-    objective: nn.Module = Objective(model)
-    if world > 1:
-        objective = nn.parallel.DistributedDataParallel(
-            objective, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                 foreach=True)  # one kernel per step, not one per tensor
-    train_items = list(data.dataset("train"))
-    plan = BatchPlan(len(train_items), cfg.batch_size, recipe.seed)
+    Under torchrun every rank builds one; rank 0 (``main``) alone writes files."""
 
-    step, elapsed, first_step = 0, 0.0, 0
-    ckpt_path = os.path.join(run_dir, rundir.CHECKPOINT)
-    if resume:
-        state = load_checkpoint(ckpt_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+    def __init__(self, recipe: Recipe, run: Run, progress: bool = True):
+        self.recipe, self.cfg, self.run = recipe, recipe.train, run
+        self.progress = progress
+        self.step = self.first_step = 0
+        self.elapsed = 0.0  # seconds trained before this process (a resumed run's past)
+        self.started = time.perf_counter()
+        self.nfe_forward = self.nfe_backward = 0
+        self.resumed_state: Optional[Dict[str, Any]] = None
+
+    # -- set up ----------------------------------------------------------------------------------
+    def set_up(self, resume: bool) -> None:
+        """Device, threads, process group, seeds, the checked recipe of a resumed run, then the
+        data, model, optimizer and batch plan (in that order: the seeds fix the weights)."""
+        cfg = self.cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.device = distributed.local_device(pick_device(cfg.device))
+        distributed.setup(self.device)
+        self.world, self.rank, self.main = (distributed.world(), distributed.rank(),
+                                            distributed.is_main())
+        if cfg.batch_size % self.world:
+            raise RecipeError([f"train.batch_size={cfg.batch_size} must be divisible by the "
+                               f"number of processes ({self.world})"], self.recipe.source)
+        if resume:
+            self.resumed_state = self._read_resumable()
+        torch.manual_seed(self.recipe.seed)
+        random.seed(self.recipe.seed)
+        self.data, self.model = build(self.recipe)
+        self.model.to(self.device)
+        self.objective: nn.Module = Objective(self.model)
+        if self.world > 1:
+            self.objective = nn.parallel.DistributedDataParallel(
+                self.objective, device_ids=[self.device.index] if self.device.type == "cuda"
+                else None)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
+                                          weight_decay=cfg.weight_decay,
+                                          foreach=True)  # one kernel per step, not per tensor
+        self.train_items = list(self.data.dataset("train"))
+        self.plan = BatchPlan(len(self.train_items), cfg.batch_size, self.recipe.seed)
+        self.faults = NonFinite(self.recipe, self.run)
+
+    def _read_resumable(self) -> Dict[str, Any]:
+        """The checkpoint to resume, once its recipe is known to fit the one given."""
+        state = self.run.load_checkpoint()
+        if not isinstance(state.get("model"), dict) or "optimizer" not in state:
+            raise CheckpointError(f"{self.run.checkpoint_path} holds no model and optimizer "
+                                  f"state; it cannot be resumed. Start a new run")
+        if isinstance(state.get("recipe"), str):
+            check_resumable(state["recipe"], self.recipe.to_yaml(), self.run.path,
+                            self.recipe.source)
+        name = state.get("name") or self.run.name(self.recipe.name)
+        self.recipe = dataclasses.replace(self.recipe, name=str(name))
+        return state
+
+    # -- resume or start -------------------------------------------------------------------------
+    def resume(self) -> None:
+        """Weights, optimizer, RNG states and counters from the checkpoint; the metrics log cut
+        back to its step; recipe.yaml records the settings the run continues with."""
+        state = self.resumed_state
+        assert state is not None
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"the checkpoint in {self.run.path} does not fit its recipe: "
+                                  f"{str(exc).splitlines()[0]}") from None
         _set_rng_state(state["rng"])
-        step, elapsed = int(state["step"]), float(state["elapsed"])
-        first_step = step
-        if main:
-            rundir.truncate_metrics(run_dir, step)
-    elif main:
-        os.makedirs(run_dir, exist_ok=True)
-        rundir.write_text(os.path.join(run_dir, rundir.RECIPE), recipe.to_yaml())
+        self.step = self.first_step = int(state["step"])
+        self.faults.checkpoint_step = self.step
+        self.elapsed = float(state["elapsed"])
+        if self.main:
+            self.run.remove_temporary()
+            self.run.truncate_metrics(self.step)
+            self.run.write_recipe(self.recipe)
 
-    def checkpoint() -> None:
-        if not main:
+    def start(self) -> None:
+        """A fresh run: the resolved recipe, and what inference needs of the data in data/."""
+        if not self.main:
             return
-        for name, tensor in model.state_dict().items():
-            if tensor.is_floating_point():
-                _check_finite(step, f"parameter {name}", tensor, run_dir)
-        save_checkpoint(ckpt_path, {
-            "step": step, "elapsed": elapsed + time.perf_counter() - started,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "rng": _rng_state(), "recipe": recipe.to_yaml()})
+        os.makedirs(self.run.path, exist_ok=True)
+        self.run.write_recipe(self.recipe)
+        try:
+            os.makedirs(self.run.data_dir, exist_ok=True)
+            self.data.save(self.run.data_dir)
+        except OSError as exc:
+            raise CheckpointError(f"cannot write {self.run.data_dir}: {exc.strerror or exc}; "
+                                  f"free some disk space or choose another --out") from exc
 
-    def out_of_time() -> bool:
-        if not cfg.max_seconds:
+    # -- the loop --------------------------------------------------------------------------------
+    def seconds(self) -> float:
+        return self.elapsed + time.perf_counter() - self.started
+
+    def out_of_time(self) -> bool:
+        if not self.cfg.max_seconds:
             return False
-        over = elapsed + time.perf_counter() - started > cfg.max_seconds
+        over = self.seconds() > self.cfg.max_seconds
         return bool(distributed.broadcast_object(over))  # every rank stops at the same step
 
-    from tqdm.auto import tqdm
+    def one_step(self) -> StepResult:
+        cfg, step = self.cfg, self.step
+        indices = self.plan.indices(step)
+        batch = self.data.collate([self.train_items[i] for i in indices[self.rank::self.world]])
+        batch = batch.to(self.device)
+        noise = step_noise(self.recipe.seed, step, len(indices),
+                           self.model.latent_dim)[self.rank::self.world]
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * lr_factor(step, cfg)
+        beta = kl_weight(step, cfg)
+        self.model.solver.reset_nfe()
+        try:
+            parts = self.objective(batch, beta, cfg.free_bits, noise.to(self.device))
+        except ValueError as exc:  # torch.distributions refusing NaN parameters
+            if "invalid values" not in str(exc):
+                raise
+            raise self.faults.error(step + 1, "the model output") from None
+        self.faults.check(step + 1, "the loss", parts.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        parts.loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or math.inf)
+        self.faults.check(step + 1, "the gradient norm", norm)
+        self.optimizer.step()
+        self.step += 1
+        self.nfe_forward += self.model.solver.nfe_forward
+        self.nfe_backward += self.model.solver.nfe_backward
+        return StepResult(parts, beta, norm)
 
-    bar = tqdm(total=cfg.steps, initial=step, desc=recipe.name, disable=not (progress and main),
-               dynamic_ncols=True, mininterval=0.5)
-    started = time.perf_counter()
-    nfe_f = nfe_b = 0
-    previous_handler = signal.getsignal(signal.SIGTERM)
-    if main:
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM acts like Ctrl-C
-    model.train()
-    try:
-        while step < cfg.steps and not out_of_time():
-            indices = plan.indices(step)
-            batch = data.collate([train_items[i] for i in indices[rank::world]]).to(device)
-            noise = step_noise(recipe.seed, step, len(indices), model.latent_dim)[rank::world]
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(step, cfg)
-            beta = kl_weight(step, cfg)
-            model.solver.reset_nfe()
-            try:
-                parts = objective(batch, beta, cfg.free_bits, noise.to(device))
-            except ValueError as exc:  # torch.distributions refusing NaN parameters
-                if "invalid values" not in str(exc):
-                    raise
-                _check_finite(step + 1, "model output", torch.tensor(float("nan")), run_dir)
-            _check_finite(step + 1, "loss", parts.loss, run_dir)
-            optimizer.zero_grad(set_to_none=True)
-            parts.loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
-            _check_finite(step + 1, "gradient norm", norm, run_dir)
-            optimizer.step()
-            step += 1
-            nfe_f, nfe_b = nfe_f + model.solver.nfe_forward, nfe_b + model.solver.nfe_backward
-            bar.update(1)
-            if cfg.log_every and (step % cfg.log_every == 0 or step == cfg.steps):
-                values = distributed.sum_dict({
-                    "loss": parts.loss.item(), "log_lik": parts.log_lik.item(),
-                    "kl": parts.kl.item(), "elbo": parts.elbo.item()})
-                record = {"step": step, **{k: v / world for k, v in values.items()},
-                          "beta": beta, "lr": optimizer.param_groups[0]["lr"],
-                          "grad_norm": float(norm), "nfe_forward": model.solver.nfe_forward,
-                          "nfe_backward": model.solver.nfe_backward,
-                          "seconds": round(elapsed + time.perf_counter() - started, 3)}
-                if main:
-                    rundir.append_metrics(run_dir, record)
-                bar.set_postfix(loss=f"{record['loss']:.4g}", nfe=record["nfe_forward"])
-            if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
-                metrics = evaluate(model, data, device, cfg.eval_batch_size, cfg.eval_items)
-                if main:
-                    rundir.append_metrics(run_dir, {"step": step, "kind": "eval", **metrics})
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                checkpoint()
-            if on_event is not None:
-                on_event(step)
-    except KeyboardInterrupt:
-        checkpoint()
+    def log(self, result: StepResult, bar: Any) -> None:
+        parts = result.parts
+        values = distributed.sum_dict({"loss": parts.loss.item(), "log_lik": parts.log_lik.item(),
+                                       "kl": parts.kl.item(), "elbo": parts.elbo.item()})
+        record = {"step": self.step, **{k: v / self.world for k, v in values.items()},
+                  "beta": result.beta, "lr": self.optimizer.param_groups[0]["lr"],
+                  "grad_norm": float(result.grad_norm),
+                  "nfe_forward": self.model.solver.nfe_forward,
+                  "nfe_backward": self.model.solver.nfe_backward,
+                  "seconds": round(self.seconds(), 3)}
+        if self.main:
+            self.run.append_metrics(record)
+        bar.set_postfix(loss=f"{record['loss']:.4g}", nfe=record["nfe_forward"])
+
+    def evaluate_now(self) -> None:
+        cfg = self.cfg
+        metrics = evaluate(self.model, self.data, self.device, cfg.eval_batch_size,
+                           cfg.eval_items)
+        if self.main:
+            self.run.append_metrics({"step": self.step, "kind": "eval", **metrics})
+
+    def checkpoint(self) -> None:
+        """Rank 0 writes the checkpoint, never with non-finite weights."""
+        if not self.main:
+            return
+        for name, tensor in self.model.state_dict().items():
+            if tensor.is_floating_point():
+                self.faults.check(self.step, f"parameter {name}", tensor)
+        self.run.save_checkpoint({
+            "step": self.step, "elapsed": self.seconds(), "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "rng": _rng_state(),
+            "recipe": self.recipe.to_yaml(), "name": self.recipe.name})
+        self.faults.checkpoint_step = self.step
+
+    def loop(self, on_event: Optional[Callable[[int], None]] = None) -> None:
+        """Steps until ``train.steps`` or ``train.max_seconds``; Ctrl-C or SIGTERM saves a
+        checkpoint at the current step."""
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.recipe.name,
+                   disable=not (self.progress and self.main), dynamic_ncols=True,
+                   mininterval=0.5)
+        self.started = time.perf_counter()
+        self.model.train()
+        try:
+            with _sigterm_as_interrupt(self.main):
+                while self.step < cfg.steps and not self.out_of_time():
+                    result = self.one_step()
+                    bar.update(1)
+                    if cfg.log_every and (self.step % cfg.log_every == 0
+                                          or self.step == cfg.steps):
+                        self.log(result, bar)
+                    if cfg.eval_every and self.step % cfg.eval_every == 0 \
+                            and self.step < cfg.steps:
+                        self.evaluate_now()
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.checkpoint()
+                    if on_event is not None:
+                        on_event(self.step)
+        except KeyboardInterrupt:
+            self.checkpoint()
+            bar.close()
+            raise KeyboardInterrupt(f"interrupted at step {self.step}; checkpoint saved, "
+                                    f"continue with --resume {self.run.path}") from None
         bar.close()
-        raise KeyboardInterrupt(f"interrupted at step {step}; checkpoint saved, continue with "
-                                f"--resume {run_dir}") from None
+        self.checkpoint()
+
+    # -- finish ----------------------------------------------------------------------------------
+    def finish(self) -> Dict[str, Any]:
+        """Final evaluation on every split but train, summary.json, plots; returns the summary."""
+        cfg, seconds = self.cfg, self.seconds()
+        trained = max(1, self.step - self.first_step)
+        metrics: Dict[str, Any] = {}
+        for split in [s for s in self.data.splits if s != "train"]:
+            metrics.update(evaluate(self.model, self.data, self.device, cfg.eval_batch_size,
+                                    split=split))
+        summary: Dict[str, Any] = {
+            "recipe": self.recipe.name, "steps": self.step, "steps_planned": cfg.steps,
+            "stopped_because": STEPS_PLANNED if self.step >= cfg.steps else MAX_SECONDS,
+            "seconds": round(seconds, 2), "device": str(self.device), "processes": self.world,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "nfe_forward_per_step": self.nfe_forward / trained,
+            "nfe_backward_per_step": self.nfe_backward / trained, **metrics}
+        if self.data.state():  # fitted preprocessing, e.g. csv normalization
+            summary["data"] = self.data.state()
+        if self.main:
+            self.run.append_metrics({"step": self.step, "kind": "final", **metrics})
+            summary = self.run.write_summary(summary)
+            if cfg.plot:
+                plot_run(self.model, self.data, self.device, self.run, cfg.steps)
+        distributed.barrier()
+        return summary
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(main: bool) -> Iterator[None]:
+    """SIGTERM acts like Ctrl-C (a checkpoint, then exit 130) while training, on rank 0."""
+    if not main:
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
     finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous_handler)
-    bar.close()
-    checkpoint()
-    seconds = elapsed + time.perf_counter() - started
-    trained = max(1, step - first_step)
-
-    metrics: Dict[str, Any] = {}
-    for split in [s for s in data.splits if s != "train"]:
-        metrics.update(evaluate(model, data, device, cfg.eval_batch_size, split=split))
-    summary = {"recipe": recipe.name, "steps": step, "seconds": round(seconds, 2),
-               "device": str(device), "processes": world,
-               "parameters": sum(p.numel() for p in model.parameters()),
-               "nfe_forward_per_step": nfe_f / trained, "nfe_backward_per_step": nfe_b / trained,
-               **metrics}
-    if data.state():  # fitted preprocessing, e.g. csv normalization
-        summary["data"] = data.state()
-    if main:
-        rundir.append_metrics(run_dir, {"step": step, "kind": "final", **metrics})
-        rundir.write_summary(run_dir, summary)
-        if cfg.plot:
-            _plot(model, data, device, run_dir)
-    distributed.barrier()
-    return summary
+        signal.signal(signal.SIGTERM, previous)
 
 
-def _plot(model: Pipeline, data: DataSource, device: torch.device, run_dir: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def train(recipe: Recipe, run_dir: Union[str, Run], resume: bool = False, progress: bool = True,
+          on_event: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
+    """Trains ``recipe`` into ``run_dir`` (a :class:`Run`, or the path of a folder the caller
+    made) and returns the summary. With ``resume``, continues the folder's checkpoint; only
+    ``train.*`` settings of ``recipe`` may differ from the run's.
 
-    plots = os.path.join(run_dir, "plots")
-    os.makedirs(plots, exist_ok=True)
-    records = [r for r in rundir.read_metrics(run_dir) if "loss" in r]
-    if records:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot([r["step"] for r in records], [r["loss"] for r in records])
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss (-ELBO per item)")
-        ax.set_yscale("symlog")
-        fig.tight_layout()
-        fig.savefig(os.path.join(plots, "loss.png"), dpi=100)
-        plt.close(fig)
-    items = list(data.dataset("test"))[:8]
-    model.eval()
-    data.plot(model, data.collate(items).to(device), plots)
+    Under torchrun every rank calls this with the same arguments; rank 0 alone writes files and
+    holds the folder's lock (a second process training into it is refused)."""
+    run = run_dir if isinstance(run_dir, Run) else Run(str(run_dir))
+    with _locked(run, resume):
+        training = Training(recipe, run, progress)
+        training.set_up(resume)
+        if resume:
+            training.resume()
+        else:
+            training.start()
+        training.loop(on_event)
+        return training.finish()
+
+
+@contextlib.contextmanager
+def _locked(run: Run, resume: bool) -> Iterator[None]:
+    """Rank 0 (by torchrun's RANK: the process group may not be joined yet) holds the lock."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield
+        return
+    if not resume:
+        os.makedirs(run.path, exist_ok=True)
+    with run.lock():
+        yield
+
+
+__all__: Tuple[str, ...] = ("train", "pick_device", "Training", "BatchPlan", "step_noise")

@@ -1,0 +1,266 @@
+"""A run folder and everything in it: :class:`Run` is the one place that knows its file names.
+
+::
+
+    runs/spiral-20261201-101500/
+      recipe.yaml     the resolved recipe (rewritten on --resume with what it was resumed with)
+      checkpoint.pt   model, optimizer, step, RNG states, recipe, name (atomic writes)
+      metrics.jsonl   one JSON line per logged step, evaluation and the final evaluation
+      summary.json    the final evaluation (strict JSON) and how the run ended
+      plots/          figures of the final model
+      data/           what the data source needs for inference (``DataSource.save``)
+      .lock           held (fcntl) while a process trains into the folder
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import time
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
+
+from ..errors import CheckpointError, DataError
+from . import create
+from .files import TEMP_PREFIX, strict_json, write_text
+from .lock import RunLock
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..host import PluginHost
+    from ..pipeline import Pipeline
+    from ..recipe import Recipe
+    from ..stages import DataSource
+
+
+class Run:
+    """A run folder: its paths, its files, its lock, and the trained model for use."""
+
+    RECIPE = "recipe.yaml"
+    CHECKPOINT = "checkpoint.pt"
+    METRICS = "metrics.jsonl"
+    SUMMARY = "summary.json"
+    PLOTS = "plots"
+    DATA = "data"
+    LOCK = ".lock"
+    #: what odepipe writes into a run folder (``extrapolations``: odepipe extrapolate's default)
+    ENTRIES = (RECIPE, CHECKPOINT, METRICS, SUMMARY, PLOTS, DATA, LOCK, "extrapolations")
+
+    def __init__(self, path: str):
+        self.path = str(path)
+        #: where ``create`` moved the run this one replaces, until its first checkpoint
+        self.replaced: Optional[str] = None
+
+    def __repr__(self) -> str:
+        return f"Run({self.path!r})"
+
+    # -- paths ---------------------------------------------------------------------------------
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    @property
+    def recipe_path(self) -> str:
+        return self.file(self.RECIPE)
+
+    @property
+    def checkpoint_path(self) -> str:
+        return self.file(self.CHECKPOINT)
+
+    @property
+    def metrics_path(self) -> str:
+        return self.file(self.METRICS)
+
+    @property
+    def summary_path(self) -> str:
+        return self.file(self.SUMMARY)
+
+    @property
+    def plots_dir(self) -> str:
+        return self.file(self.PLOTS)
+
+    @property
+    def data_dir(self) -> str:
+        return self.file(self.DATA)
+
+    def plots(self) -> List[str]:
+        """Paths of the figures in plots/, sorted."""
+        if not os.path.isdir(self.plots_dir):
+            return []
+        return sorted(os.path.join(self.plots_dir, f) for f in os.listdir(self.plots_dir)
+                      if not f.startswith("."))
+
+    # -- creating and opening ------------------------------------------------------------------
+    @staticmethod
+    def default_path(name: str, changed: Iterable[str] = (), root: str = "runs") -> str:
+        """``runs/<name>[-<changed component>...]-<time>``, e.g. ``runs/spiral-rk4-2026...``."""
+        parts = [name] + [re.sub(r"[^A-Za-z0-9_.]+", "_", c) for c in changed if c]
+        return os.path.join(root, f"{'-'.join(parts)}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    @classmethod
+    def create(cls, path: str, overwrite: bool = False) -> "Run":
+        """A fresh run folder at ``path`` (see :func:`odepipe.run.create.prepare` for the
+        rules); a run it replaces is kept aside until the new run's first checkpoint."""
+        run = cls(path)
+        run.replaced = create.prepare(path, cls.ENTRIES, cls.CHECKPOINT, cls.LOCK, overwrite)
+        try:
+            create.make_writable(path, [cls.PLOTS])
+        except CheckpointError:
+            run.discard_if_unused()
+            raise
+        return run
+
+    @classmethod
+    def open(cls, path: str) -> "Run":
+        """An existing run; CheckpointError naming the folder when it is not one."""
+        run = cls(path)
+        if not run.is_run():
+            raise CheckpointError(f"{path} is not an odepipe run folder (it needs {cls.RECIPE} "
+                                  f"and {cls.CHECKPOINT}); train one with `odepipe run RECIPE`")
+        return run
+
+    def is_run(self) -> bool:
+        return os.path.isfile(self.recipe_path) and self.has_checkpoint()
+
+    def has_checkpoint(self) -> bool:
+        return os.path.isfile(self.checkpoint_path)
+
+    def lock(self) -> RunLock:
+        """``with run.lock():`` while training into the folder; a second process is refused."""
+        return RunLock(self.path, self.file(self.LOCK))
+
+    def remove_temporary(self) -> None:
+        """Deletes ``.tmp-*`` files that a kill in the middle of an atomic write left."""
+        for entry in os.listdir(self.path):
+            if entry.startswith(TEMP_PREFIX):
+                try:
+                    os.unlink(self.file(entry))
+                except OSError:
+                    pass
+
+    def discard_if_unused(self) -> None:
+        """After a new run failed before its first checkpoint: puts back the run it replaced,
+        or removes the folder when nothing but empty folders was written to it."""
+        if self.replaced is not None and not self.has_checkpoint():
+            create.restore_replaced(self.path, self.replaced)
+            self.replaced = None
+            return
+        if not os.path.isdir(self.path):
+            return
+        for _, _, files in os.walk(self.path):
+            if [f for f in files if f != self.LOCK]:
+                return
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    # -- files -----------------------------------------------------------------------------------
+    def write_recipe(self, recipe: "Recipe") -> None:
+        write_text(self.recipe_path, recipe.to_yaml())
+
+    def save_checkpoint(self, state: Dict[str, Any]) -> None:
+        """Writes the checkpoint; the first one of a run that replaced another deletes it."""
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(self.checkpoint_path, state)
+        if self.replaced is not None:
+            shutil.rmtree(self.replaced, ignore_errors=True)
+            self.replaced = None
+
+    def load_checkpoint(self) -> Dict[str, Any]:
+        from .checkpoint import load_checkpoint
+
+        return load_checkpoint(self.checkpoint_path)
+
+    def read_summary(self) -> Optional[Dict[str, Any]]:
+        if not os.path.isfile(self.summary_path):
+            return None
+        try:
+            with open(self.summary_path, encoding="utf-8") as f:
+                summary = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"cannot read {self.summary_path}: {exc}") from None
+        return summary if isinstance(summary, dict) else None
+
+    def write_summary(self, summary: Dict[str, Any]) -> Dict[str, Any]:
+        """Writes summary.json as strict JSON (non-finite figures become null, with a warning)
+        and returns what was written."""
+        clean = strict_json(summary, self.summary_path)
+        write_text(self.summary_path, json.dumps(clean, indent=2, allow_nan=False) + "\n")
+        return clean
+
+    def append_metrics(self, record: Dict[str, Any]) -> None:
+        line = json.dumps(strict_json(record, self.metrics_path), allow_nan=False)
+        try:
+            with open(self.metrics_path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        except OSError as exc:
+            raise CheckpointError(f"cannot append to {self.metrics_path}: "
+                                  f"{exc.strerror or exc}; free some disk space or choose "
+                                  f"another --out (the last checkpoint is kept)") from exc
+
+    def read_metrics(self, until_step: Optional[int] = None) -> List[Dict[str, Any]]:
+        if not os.path.exists(self.metrics_path):
+            return []
+        records = []
+        with open(self.metrics_path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line torn by a kill mid-write
+                if until_step is None or record.get("step", 0) <= until_step:
+                    records.append(record)
+        return records
+
+    def truncate_metrics(self, step: int) -> None:
+        """On resume, drops lines logged after the checkpoint, so the log matches the model."""
+        kept = self.read_metrics(until_step=step)
+        write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    # -- the trained model -----------------------------------------------------------------------
+    def check_data_state(self, data: "DataSource") -> None:
+        """Refuses a run whose data changed since training (its normalization or tokenizer would
+        differ from the one the model learned)."""
+        recorded = (self.read_summary() or {}).get("data")
+        now = data.state()
+        if recorded is not None and {k: recorded.get(k) for k in now} != now:
+            raise DataError(
+                f"the run in {self.path} was trained with data preprocessing {recorded}, but its "
+                f"data now gives {now}: the data file or training text changed after training. "
+                f"Restore it, or train again")
+
+    def name(self, default: str) -> str:
+        """The recipe name the run was started under (kept across resumes)."""
+        summary = self.read_summary() if os.path.isfile(self.summary_path) else None
+        return str((summary or {}).get("recipe") or default)
+
+    def load(self, device: Optional[str] = None, host: Optional["PluginHost"] = None
+             ) -> Tuple["Recipe", "DataSource", "Pipeline"]:
+        """The run's resolved recipe, its data source (restored from data/ when the run has
+        one, so its corpus is not read or generated again) and its model with the saved
+        weights, in eval mode. ``host``: the process's plugin host (a fresh one when None)."""
+        import torch
+
+        from ..recipe import load_recipe
+        from .build import build
+
+        self.open(self.path)
+        recipe = load_recipe(self.recipe_path, host=host)
+        restore = self.data_dir if os.path.isdir(self.data_dir) else None
+        data, model = build(recipe, restore=restore)
+        state = self.load_checkpoint()
+        recipe = dataclasses.replace(recipe, name=str(state.get("name") or self.name(recipe.name)))
+        try:
+            model.load_state_dict(state["model"])
+        except (RuntimeError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"the checkpoint in {self.path} does not fit its recipe: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+        self.check_data_state(data)
+        target: torch.device = torch.device(device) if device else torch.device("cpu")
+        return recipe, data, model.to(target).eval()
+
+
+def load_run(run_dir: str, device: Optional[str] = None, host: Optional["PluginHost"] = None
+             ) -> Tuple["Recipe", "DataSource", "Pipeline"]:
+    """``Run.open(run_dir).load(device, host)``: recipe, data source and model of a run."""
+    return Run.open(run_dir).load(device, host=host)
