@@ -16,13 +16,19 @@ class OdepipeError(Exception):
 
 
 class RecipeError(OdepipeError):
-    """One or more problems in a recipe, reported together."""
+    """One or more problems in a recipe, reported together (the message lists the first
+    ``SHOWN``; ``problems`` holds them all)."""
+
+    SHOWN = 50
 
     def __init__(self, problems: Iterable[str], source: str | None = None):
         self.problems = list(problems)
         self.source = source
         where = f" in {source}" if source else ""
-        lines = [f"{len(self.problems)} problem(s){where}:"] + [f"  - {p}" for p in self.problems]
+        lines = [f"{len(self.problems)} problem(s){where}:"]
+        lines += [f"  - {p}" for p in self.problems[:self.SHOWN]]
+        if len(self.problems) > self.SHOWN:
+            lines.append(f"  ... and {len(self.problems) - self.SHOWN} more; fix these first")
         super().__init__("\n".join(lines))
 
 

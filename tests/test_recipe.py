@@ -95,7 +95,7 @@ def test_all_problems_at_once(host):
     assert len(err.value.problems) == 3
     assert "encoder.hiden_size" in msg and "did you mean 'hidden_size'" in msg
     assert "solver.type" in msg and "did you mean 'dopri" in msg and "valid:" in msg
-    assert "train.steps: expected int, got str 'abc'" in msg
+    assert "train.steps: expected int >= 1 and <= 1000000000, got str 'abc'" in msg  # with range
     assert "r.yaml" in msg
 
 

@@ -1,7 +1,10 @@
-"""Reading recipes: a path or a shipped name -> YAML (safe) -> ``key.sub=value`` overrides.
+"""Reading recipes: a path or a shipped name -> YAML (safe, with limits) -> ``key.sub=value``
+overrides.
 
-A type switch by override (``encoder=lstm``) is returned beside the tree, never written into
-it: validation needs to know which parameters came along from the old type."""
+Files and override values go through :mod:`.safe_yaml` (no duplicate keys, bounded size, depth
+and alias expansion); messages show values through :mod:`.shorten`. A type switch by override
+(``encoder=lstm``) is returned beside the tree, never written into it: validation needs to know
+which parameters came along from the old type."""
 from __future__ import annotations
 
 import copy
@@ -14,7 +17,9 @@ import yaml
 
 from ..errors import RecipeError
 from ..registry import did_you_mean
+from . import safe_yaml
 from .resolved import COMPONENT_SECTIONS
+from .shorten import clip, short
 
 #: section -> parameter names carried over from the section's old type by a type override
 Retyped = Dict[str, Set[str]]
@@ -34,6 +39,12 @@ def resolve_path(recipe: str) -> Tuple[str, str]:
         path = path / "recipe.yaml"
     if path.is_file():
         try:
+            size = path.stat().st_size
+            if size > safe_yaml.MAX_BYTES:  # refused before reading it
+                raise RecipeError([f"{path} is {size} bytes, more than the "
+                                   f"{safe_yaml.MAX_BYTES} bytes (1 MiB) a recipe may hold; a "
+                                   f"recipe names settings, data belongs in the files it names"],
+                                  str(path))
             return path.read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise RecipeError([f"cannot read {path}: {exc}"]) from exc
@@ -43,20 +54,23 @@ def resolve_path(recipe: str) -> Tuple[str, str]:
         text = importlib.resources.files("odepipe.recipes").joinpath(name + ".yaml").read_text()
         return text, f"{name} (shipped)"
     names = shipped_recipes()
-    raise RecipeError([f"no recipe file {recipe!r}{did_you_mean(name, names)}; give a path to a "
+    raise RecipeError([f"no recipe file {short(recipe)}{did_you_mean(clip(name), names)}; give "
+                       f"a path to a "
                        f"YAML file or a shipped recipe: {', '.join(names)}"])
 
 
 def parse_yaml(text: str, source: str) -> Dict[str, Any]:
-    """Safe YAML only; a syntax error names its line and column."""
+    """Safe YAML within :mod:`.safe_yaml`'s limits; a syntax error names its line and column."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.load(text)
+    except safe_yaml.RecipeYAMLError as exc:
+        raise RecipeError([f"YAML: {exc}"], source) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         raise RecipeError([f"YAML syntax error at {where}: {exc.problem or exc}"], source) from None
     except yaml.YAMLError as exc:
-        raise RecipeError([f"YAML error: {exc}"], source) from None
+        raise RecipeError([f"YAML error: {clip(str(exc), 300)}"], source) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -68,7 +82,7 @@ def parse_yaml(text: str, source: str) -> Dict[str, Any]:
 # -- overrides ---------------------------------------------------------------------------------
 def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str],
                     problems: List[str]) -> Tuple[Dict[str, Any], Retyped]:
-    """Applies ``key.sub=value`` overrides (values parsed by ``yaml.safe_load``).
+    """Applies ``key.sub=value`` overrides (values read as YAML by :mod:`.safe_yaml`).
 
     ``encoder=lstm`` is shorthand for a new component type. Returns the tree and, per retyped
     section, the parameters that came from the old type: validation drops those the new type
@@ -77,20 +91,26 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str],
     retyped: Retyped = {}
     for item in overrides:
         if not isinstance(item, str) or "=" not in item:
-            problems.append(f"override {item!r} is not KEY=VALUE (for example train.steps=100)")
+            problems.append(f"override {short(item)} is not KEY=VALUE (for example "
+                            f"train.steps=100)")
             continue
         key, text = item.split("=", 1)
         key = key.strip()
         parts = key.split(".")
         if not key or any(not p for p in parts):
-            problems.append(f"override {item!r} has an empty key part; write e.g. solver.rtol=1e-3")
+            problems.append(f"override {short(item)} has an empty key part; write e.g. "
+                            f"solver.rtol=1e-3")
             continue
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = safe_yaml.load(text) if text.strip() else None
+        except safe_yaml.RecipeYAMLError as exc:
+            problems.append(f"override {short(key + '=')}...: {exc}")
+            continue
         except yaml.YAMLError:
             value = text  # a plain string that YAML cannot read, e.g. "a: b: c"
         if len(parts) == 1 and parts[0] in COMPONENT_SECTIONS and isinstance(value, str):
-            old = data.get(parts[0]) if isinstance(data.get(parts[0]), dict) else {}
+            current = data.get(parts[0])
+            old: Dict[str, Any] = current if isinstance(current, dict) else {}
             if old.get("type") != value:
                 carried = set(old) - {"type"}
                 retyped[parts[0]] = retyped.get(parts[0], set()) | carried
@@ -100,7 +120,8 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str],
         for i, part in enumerate(parts[:-1]):
             if not isinstance(node.get(part), dict):
                 if part in node and node[part] is not None:
-                    problems.append(f"override {item!r}: {'.'.join(parts[:i + 1])} is not a mapping")
+                    problems.append(f"override {short(item)}: {clip('.'.join(parts[:i + 1]))} "
+                                    f"is not a mapping")
                     break
                 node[part] = {}
             node = node[part]

@@ -3,6 +3,7 @@ the bound parameters; the typed ``model`` and ``train`` sections. ``build()`` us
 directly, so a recipe is resolved once."""
 from __future__ import annotations
 
+import builtins
 import dataclasses
 from typing import Any, Dict, List
 
@@ -22,7 +23,7 @@ class ResolvedComponent:
 
     section: str
     type: str
-    cls: type
+    cls: builtins.type  # `type` is the field above inside this class body
     plugin: str
     params: Dict[str, Any]
 

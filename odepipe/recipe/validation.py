@@ -2,7 +2,9 @@
 lists every problem with the dotted key, what is valid and a did-you-mean.
 
 Component parameters are bound against the registered class's ``__init__`` signature and
-type-checked against its annotations (ranges declared with ``typing.Annotated``)."""
+type-checked against its annotations; numbers are then checked against the ranges declared
+with ``typing.Annotated[..., Range(...)]`` (:mod:`.ranges`) and refused when not finite. Values
+are shown in messages through :mod:`.shorten`, so a message stays short whatever was written."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,8 +15,11 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..errors import RecipeError, RegistryError
 from ..registry import did_you_mean
 from .load import Retyped, apply_overrides, parse_yaml, recipe_name, resolve_path
+from .ranges import EMPTY, range_problem
 from .resolved import COMPONENT_SECTIONS, Recipe, ResolvedComponent
-from .schema import SECTION_CONFIGS, ModelConfig, TrainConfig, coerce, type_name
+from .schema import SECTION_CONFIGS, ModelConfig, Seed, TrainConfig, coerce, type_name
+from .shorten import name as shown_key
+from .shorten import short
 
 if typing.TYPE_CHECKING:
     from ..host import PluginHost
@@ -25,8 +30,13 @@ SUPPLIED = ("latent_dim", "obs_dim", "vocab_size", "seed")
 
 
 # -- validation --------------------------------------------------------------------------------
+def _init(cls: type) -> Any:
+    """The constructor whose signature a recipe section binds against."""
+    return typing.cast(Any, cls).__init__
+
+
 def _signature_params(cls: type) -> Dict[str, inspect.Parameter]:
-    params = dict(inspect.signature(cls.__init__).parameters)
+    params = dict(inspect.signature(_init(cls)).parameters)
     params.pop("self", None)
     return {n: p for n, p in params.items()
             if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}
@@ -34,16 +44,23 @@ def _signature_params(cls: type) -> Dict[str, inspect.Parameter]:
 
 def _hints(cls: type) -> Dict[str, Any]:
     try:
-        return typing.get_type_hints(cls.__init__)
+        return typing.get_type_hints(_init(cls), include_extras=True)
     except Exception:  # unresolvable annotations: fall back to no type checks
         return {}
 
 
-def _check_value(key: str, value: Any, annotation: Any, problems: List[str]) -> Any:
+def _check_value(key: str, value: Any, annotation: Any, problems: List[str],
+                 default: Any = EMPTY) -> Any:
+    """The value converted to its type; a wrong type, a non-finite number or one outside its
+    declared range adds a problem naming ``key``."""
     ok, converted = coerce(value, annotation)
     if not ok:
         problems.append(f"{key}: expected {type_name(annotation)}, got "
-                        f"{type(value).__name__} {value!r}")
+                        f"{type(value).__name__} {short(value)}")
+        return converted
+    problem = range_problem(key, converted, annotation, default, shown=value)
+    if problem:
+        problems.append(problem)
     return converted
 
 
@@ -52,7 +69,8 @@ def _validate_component(section: str, spec: Any, host: "PluginHost", carried: Se
     if isinstance(spec, str):
         spec = {"type": spec}
     if not isinstance(spec, dict):
-        problems.append(f"{section}: expected a mapping with 'type:', got {type(spec).__name__}")
+        problems.append(f"{section}: expected a mapping with 'type:', got "
+                        f"{type(spec).__name__} {short(spec)}")
         return None
     spec = dict(spec)
     registry = host.registries.for_section(section)
@@ -61,8 +79,8 @@ def _validate_component(section: str, spec: Any, host: "PluginHost", carried: Se
         problems.append(f"{section}.type is missing; valid: {', '.join(registry.names())}")
         return None
     if not isinstance(kind, str) or kind not in registry:
-        problems.append(f"{section}.type: unknown {section} type {kind!r}"
-                        f"{did_you_mean(str(kind), registry.names())}; valid: "
+        problems.append(f"{section}.type: unknown {section} type {short(kind)}"
+                        f"{did_you_mean(shown_key(kind), registry.names())}; valid: "
                         f"{', '.join(registry.names())}")
         return None
     component = registry.get(kind)
@@ -76,19 +94,19 @@ def _validate_component(section: str, spec: Any, host: "PluginHost", carried: Se
     params: Dict[str, Any] = {}
     settable = [n for n in accepted if n not in SUPPLIED]
     for name, value in spec.items():
-        key = f"{section}.{name}"
+        key = f"{section}.{shown_key(name)}"
         if name in SUPPLIED and name in accepted:
             problems.append(f"{key} is set by odepipe itself; set model.latent_dim or the data "
                             f"source instead")
         elif name not in accepted:
             if name in carried:
                 continue  # a parameter of the type this section had before the override
-            problems.append(f"{key}: {section} type {kind!r} has no parameter {name!r}"
-                            f"{did_you_mean(str(name), settable)}; valid: "
+            problems.append(f"{key}: {section} type {kind!r} has no parameter "
+                            f"{short(name)}{did_you_mean(shown_key(name), settable)}; valid: "
                             f"{', '.join(settable) or '(none)'}")
         else:
-            params[name] = _check_value(key, value, hints.get(name, inspect.Parameter.empty),
-                                        problems)
+            params[name] = _check_value(key, value, hints.get(name, EMPTY), problems,
+                                        accepted[name].default)
     for name in settable:
         p = accepted[name]
         if name not in params:
@@ -99,32 +117,36 @@ def _validate_component(section: str, spec: Any, host: "PluginHost", carried: Se
     return ResolvedComponent(section, kind, cls, component.plugin, params)
 
 
-def _validate_config(section: str, value: Any, cls: type, problems: List[str]) -> Any:
+def _validate_config(section: str, value: Any, cls: type, problems: List[str],
+                     machine: bool = True) -> Any:
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        problems.append(f"{section}: expected a mapping, got {type(value).__name__}")
+        problems.append(f"{section}: expected a mapping, got {type(value).__name__} "
+                        f"{short(value)}")
         return cls()
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     kwargs = {}
     for name, v in value.items():
         if name not in fields:
-            problems.append(f"{section}.{name}: unknown key{did_you_mean(str(name), list(fields))}; "
+            problems.append(f"{section}.{shown_key(name)}: unknown key"
+                            f"{did_you_mean(shown_key(name), list(fields))}; "
                             f"valid: {', '.join(fields)}")
             continue
         before = len(problems)
-        converted = _check_value(f"{section}.{name}", v, hints[name], problems)
+        converted = _check_value(f"{section}.{name}", v, hints[name], problems,
+                                 fields[name].default)
         if len(problems) == before:
             kwargs[name] = converted
     config = cls(**kwargs)
-    problems.extend(config.check())
+    problems.extend(config.check(machine))
     return config
 
 
 def validate(raw: Dict[str, Any], source: str = "<recipe>",
              host: Optional["PluginHost"] = None, name: Optional[str] = None,
-             retyped: Optional[Retyped] = None) -> Recipe:
+             retyped: Optional[Retyped] = None, machine: bool = True) -> Recipe:
     """Checks a recipe tree (after overrides) and returns the resolved Recipe, or raises one
     RecipeError listing every problem.
 
@@ -132,19 +154,23 @@ def validate(raw: Dict[str, Any], source: str = "<recipe>",
         host: the process's plugin host (a fresh one with every installed plugin when None);
             the modules the recipe names under ``plugins:`` are loaded into it.
         retyped: from :func:`apply_overrides`: parameters a type override carried over.
+        machine: also check what this machine must provide to train it (``train.device``
+            exists here, ``train.threads`` fits its CPUs); False when a run is only loaded
+            (its model goes to the device the caller names, whatever it trained on).
     """
     problems: List[str] = []
     for key in raw:
         if key not in TOP_LEVEL:
-            problems.append(f"{key}: unknown section{did_you_mean(str(key), list(TOP_LEVEL))}; "
+            problems.append(f"{shown_key(key)}: unknown section"
+                            f"{did_you_mean(shown_key(key), list(TOP_LEVEL))}; "
                             f"valid: {', '.join(TOP_LEVEL)}")
-    seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        problems.append(f"seed: expected a non-negative int, got {seed!r}")
+    before = len(problems)
+    seed = _check_value("seed", raw.get("seed", 0), Seed, problems, 0)
+    if len(problems) > before:
         seed = 0
     plugins = raw.get("plugins") or []
     if not (isinstance(plugins, list) and all(isinstance(p, str) and p for p in plugins)):
-        problems.append(f"plugins: expected a list of module names, got {plugins!r}")
+        problems.append(f"plugins: expected a list of module names, got {short(plugins)}")
         plugins = []
     if host is None:
         from ..host import PluginHost
@@ -152,7 +178,7 @@ def validate(raw: Dict[str, Any], source: str = "<recipe>",
         host = PluginHost()
     for info in host.load_modules(plugins):
         if info.error:
-            problems.append(f"plugins: module {info.name!r} failed to load: {info.error}")
+            problems.append(f"plugins: module {short(info.name)} failed to load: {info.error}")
     components = {}
     for section in COMPONENT_SECTIONS:
         if section not in raw:
@@ -165,7 +191,7 @@ def validate(raw: Dict[str, Any], source: str = "<recipe>",
         if result is not None:
             components[section] = result
     model = _validate_config("model", raw.get("model"), ModelConfig, problems)
-    train = _validate_config("train", raw.get("train"), TrainConfig, problems)
+    train = _validate_config("train", raw.get("train"), TrainConfig, problems, machine)
     if problems:
         raise RecipeError(problems, source)
     return Recipe(name=name or "recipe", seed=seed, plugins=list(plugins), components=components,
@@ -173,15 +199,16 @@ def validate(raw: Dict[str, Any], source: str = "<recipe>",
 
 
 def load_recipe(recipe: str, overrides: Sequence[str] = (),
-                host: Optional["PluginHost"] = None) -> Recipe:
+                host: Optional["PluginHost"] = None, machine: bool = True) -> Recipe:
     """Reads a recipe (path or shipped name), applies overrides and validates it against the
-    components of ``host`` (see :func:`validate`)."""
+    components of ``host`` (see :func:`validate`, also for ``machine``)."""
     text, source = resolve_path(recipe)
     raw = parse_yaml(text, source)
     problems: List[str] = []
     raw, retyped = apply_overrides(raw, overrides, problems)
     try:
-        result = validate(raw, source, host=host, name=recipe_name(recipe), retyped=retyped)
+        result = validate(raw, source, host=host, name=recipe_name(recipe), retyped=retyped,
+                          machine=machine)
     except RecipeError as exc:
         raise RecipeError(problems + exc.problems, source) from None
     if problems:

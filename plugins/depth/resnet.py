@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Dict, List, Optional
+from typing import Annotated, Any, Dict, List, Optional
 
 import torch
 from torch import nn
 
 import odepipe
-from odepipe import Dynamics, Solver
+from odepipe import Dynamics, Range, Solver
+
+#: layer steps one call may take (a span far below the data's time span asks for millions)
+MAX_STEPS = 1_000_000
 
 
 class ResNetSolver(Solver):
@@ -43,16 +46,11 @@ class ResNetSolver(Solver):
             starts all copies equal to the recipe's field, i.e. from the Euler Neural ODE.
     """
 
-    def __init__(self, layers: int = 10, span: Optional[float] = None,
+    @odepipe.checked
+    def __init__(self, layers: Annotated[int, Range(ge=1, le=100_000)] = 10,
+                 span: Optional[Annotated[float, Range(gt=0, le=1e6, example=1.0)]] = None,
                  independent_init: bool = False):
         super().__init__()
-        problems = []
-        if layers < 1:
-            problems.append(f"solver.layers must be >= 1, got {layers}; try solver.layers=10")
-        if span is not None and not span > 0:
-            problems.append(f"solver.span must be > 0 or null, got {span}")
-        if problems:
-            raise odepipe.ModelError("; ".join(problems))
         self.num_layers, self.span, self.independent_init = layers, span, independent_init
         self.weights = nn.ParameterDict()
 
@@ -108,7 +106,13 @@ class ResNetSolver(Solver):
             n, dt = self.num_layers, (t1 - t0) / self.num_layers
         else:
             dt = self.span / self.num_layers
-            n = max(1, math.ceil((t1 - t0) / dt - 1e-9))
+            steps = (t1 - t0) / dt
+            if not steps <= MAX_STEPS:
+                raise odepipe.SolverError(
+                    f"solver.span={self.span} over solver.layers={self.num_layers} is a step of "
+                    f"{dt:g}, and the {t1 - t0:g} time units asked for would take {steps:.3g} "
+                    f"steps (at most {MAX_STEPS}); raise solver.span or lower solver.layers")
+            n = max(1, math.ceil(steps - 1e-9))
         points = [t0 + k * dt for k in range(n)]
         return points + [t1]
 

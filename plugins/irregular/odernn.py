@@ -11,13 +11,15 @@ batched solve; an entry of the mask decides whether the GRU update applies.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import torch
 from torch import nn
 
 import odepipe
-from odepipe import Batch, Encoder, Posterior
+from odepipe import Batch, Encoder, Posterior, Range
+
+Width = Annotated[int, Range(ge=1, le=16_384)]
 
 
 class ODERNNEncoder(Encoder):
@@ -31,18 +33,15 @@ class ODERNNEncoder(Encoder):
         substeps: steps of that scheme per gap between consecutive time points.
     """
 
+    @odepipe.checked
     def __init__(self, latent_dim: int, obs_dim: Optional[int] = None,
-                 vocab_size: Optional[int] = None, hidden_size: int = 25,
-                 ode_hidden_size: int = 25, method: Literal["euler", "midpoint", "rk4"] = "euler",
-                 substeps: int = 1):
+                 vocab_size: Optional[int] = None, hidden_size: Width = 25,
+                 ode_hidden_size: Width = 25, method: Literal["euler", "midpoint", "rk4"] = "euler",
+                 substeps: Annotated[int, Range(ge=1, le=1000)] = 1):
         super().__init__()
         if obs_dim is None:
             raise odepipe.ModelError("the odernn encoder reads real-valued series (a data source "
                                      "with obs_dim); for token data use encoder=gru")
-        if substeps < 1:
-            raise odepipe.ModelError(f"encoder.substeps must be >= 1, got {substeps}")
-        if method not in ("euler", "midpoint", "rk4"):
-            raise odepipe.ModelError(f"encoder.method={method!r} is not one of euler, midpoint, rk4")
         self.method, self.substeps = method, substeps
         self.field = nn.Sequential(nn.Linear(hidden_size, ode_hidden_size), nn.Tanh(),
                                    nn.Linear(ode_hidden_size, hidden_size))

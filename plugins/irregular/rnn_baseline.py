@@ -9,11 +9,13 @@ weights stay untrained).
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
 import odepipe
-from odepipe import Dynamics, Solver
+from odepipe import Dynamics, Range, Solver
 
 
 class GRUBaseline(Solver):
@@ -28,10 +30,9 @@ class GRUBaseline(Solver):
         hidden_size: GRU state size.
     """
 
-    def __init__(self, latent_dim: int, hidden_size: int = 25):
+    @odepipe.checked
+    def __init__(self, latent_dim: int, hidden_size: Annotated[int, Range(ge=1, le=16_384)] = 25):
         super().__init__()
-        if hidden_size < 1:
-            raise odepipe.ModelError(f"solver.hidden_size must be >= 1, got {hidden_size}")
         self.init = nn.Linear(latent_dim, hidden_size)
         self.cell = nn.GRUCell(1 + latent_dim, hidden_size)
         self.readout = nn.Linear(hidden_size, latent_dim)

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 from torch import nn
 
 import odepipe
-from odepipe import Batch, Decoder
+from odepipe import Batch, Decoder, Range
+
+#: the observation std: float32 holds its log, and its exp stays above zero
+Std = Annotated[float, Range(ge=1e-6, le=1e6)]
 
 
 class GaussianDecoder(Decoder):
@@ -15,8 +19,6 @@ class GaussianDecoder(Decoder):
 
     def __init__(self, std: float, learn_std: bool, obs_dim: int):
         super().__init__()
-        if std <= 0:
-            raise odepipe.ModelError(f"decoder.std must be > 0, got {std}")
         log_std = torch.full((obs_dim,), math.log(std))
         if learn_std:
             self.log_std = nn.Parameter(log_std)
@@ -31,7 +33,9 @@ class GaussianDecoder(Decoder):
 class MLPDecoder(GaussianDecoder):
     """Two-layer MLP mean with a Gaussian of fixed or learned std (the latent ODE example's)."""
 
-    def __init__(self, latent_dim: int, obs_dim: int, hidden_size: int = 20, std: float = 0.3,
+    @odepipe.checked
+    def __init__(self, latent_dim: int, obs_dim: int,
+                 hidden_size: Annotated[int, Range(ge=1, le=16_384)] = 20, std: Std = 0.3,
                  learn_std: bool = False):
         super().__init__(std, learn_std, obs_dim)
         self.net = nn.Sequential(nn.Linear(latent_dim, hidden_size), nn.ReLU(),
@@ -41,6 +45,7 @@ class MLPDecoder(GaussianDecoder):
 class LinearDecoder(GaussianDecoder):
     """Linear map from latent state to mean, Gaussian with fixed or learned std."""
 
-    def __init__(self, latent_dim: int, obs_dim: int, std: float = 0.3, learn_std: bool = False):
+    @odepipe.checked
+    def __init__(self, latent_dim: int, obs_dim: int, std: Std = 0.3, learn_std: bool = False):
         super().__init__(std, learn_std, obs_dim)
         self.net = nn.Linear(latent_dim, obs_dim)

@@ -1,13 +1,13 @@
 """MLP vector fields for the latent ODE."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 import odepipe
-from odepipe import Dynamics
+from odepipe import Dynamics, Range
 
 ACTIVATIONS = {"elu": nn.ELU, "tanh": nn.Tanh, "softplus": nn.Softplus, "relu": nn.ReLU}
 
@@ -15,13 +15,12 @@ ACTIVATIONS = {"elu": nn.ELU, "tanh": nn.Tanh, "softplus": nn.Softplus, "relu": 
 class MLPDynamics(Dynamics):
     """MLP field f(z) or f(t, z): width, depth, activation, time-invariant or time-dependent."""
 
-    def __init__(self, latent_dim: int, hidden_size: int = 20, num_layers: int = 2,
+    @odepipe.checked
+    def __init__(self, latent_dim: int, hidden_size: Annotated[int, Range(ge=1, le=16_384)] = 20,
+                 num_layers: Annotated[int, Range(ge=0, le=64)] = 2,
                  activation: Literal["elu", "tanh", "softplus", "relu"] = "elu",
                  time_dependent: bool = False):
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise odepipe.ModelError(
-                f"dynamics.activation={activation!r} is not one of {', '.join(ACTIVATIONS)}")
         self.time_dependent = time_dependent
         layers, width = [], latent_dim + int(time_dependent)
         for _ in range(num_layers):

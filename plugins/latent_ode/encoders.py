@@ -7,13 +7,17 @@ partially observed series need no special casing.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch
 from torch import nn
 
 import odepipe
-from odepipe import Batch, Encoder, Posterior
+from odepipe import Batch, Encoder, Posterior, Range
+
+#: a layer width: at least 1, and small enough that the weights fit in memory
+Width = Annotated[int, Range(ge=1, le=16_384)]
+Depth = Annotated[int, Range(ge=1, le=64)]
 
 
 def time_deltas(times: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -36,9 +40,10 @@ class RecurrentEncoder(Encoder):
 
     cell: type = nn.GRU
 
+    @odepipe.checked
     def __init__(self, latent_dim: int, obs_dim: Optional[int] = None,
-                 vocab_size: Optional[int] = None, hidden_size: int = 25, num_layers: int = 1,
-                 embedding_dim: int = 64, dropout: float = 0.0):
+                 vocab_size: Optional[int] = None, hidden_size: Width = 25, num_layers: Depth = 1,
+                 embedding_dim: Width = 64, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0):
         super().__init__()
         if obs_dim is None and vocab_size is None:
             raise odepipe.ModelError("the data source gave neither obs_dim nor vocab_size")

@@ -6,13 +6,17 @@ separately) and turns solver failures into errors that name the options that hel
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Annotated, Any, Dict, Optional
 
 import torch
 from torch import nn
 
 import odepipe
-from odepipe import Dynamics, Solver
+from odepipe import Dynamics, Range, Solver
+
+#: a fixed step: below 1e-6 a float32 time grid stops resolving it, and far above any time
+#: span torchdiffeq's grid loses its first point
+StepSize = Annotated[float, Range(ge=1e-6, le=1e3, example=0.05)]
 
 ADAPTIVE = ("dopri5", "tsit5", "bosh3", "adaptive_heun", "fehlberg2", "dopri8")
 FIXED = ("euler", "midpoint", "heun3", "rk4", "explicit_adams", "implicit_adams")
@@ -40,19 +44,17 @@ class TorchdiffeqSolver(Solver):
 
     method = "dopri5"
 
-    def __init__(self, rtol: float = 1e-3, atol: float = 1e-4, step_size: Optional[float] = None,
-                 max_num_steps: Optional[int] = None, adjoint: bool = False):
+    @odepipe.checked
+    def __init__(self, rtol: Annotated[float, Range(gt=0, le=1)] = 1e-3,
+                 atol: Annotated[float, Range(gt=0)] = 1e-4,
+                 step_size: Optional[StepSize] = None,
+                 max_num_steps: Optional[Annotated[int, Range(ge=1, le=10**9)]] = None,
+                 adjoint: bool = False):
+        """Args: rtol, atol: tolerances of the adaptive methods. step_size: the fixed-step
+        methods' step (null: one step per output interval). max_num_steps: the adaptive
+        methods' cap (null: torchdiffeq's). adjoint: solve the adjoint ODE backwards instead
+        of backpropagating through the steps."""
         super().__init__()
-        problems = []
-        if rtol <= 0 or atol <= 0:
-            problems.append(f"solver.rtol and solver.atol must be > 0 (got {rtol}, {atol}); "
-                            "try solver.rtol=1e-3 solver.atol=1e-4")
-        if step_size is not None and step_size <= 0:
-            problems.append(f"solver.step_size must be > 0, got {step_size}")
-        if max_num_steps is not None and max_num_steps <= 0:
-            problems.append(f"solver.max_num_steps must be > 0, got {max_num_steps}")
-        if problems:
-            raise odepipe.ModelError("; ".join(problems))
         self.rtol, self.atol, self.adjoint = rtol, atol, adjoint
         self.step_size, self.max_num_steps = step_size, max_num_steps
 

@@ -18,13 +18,13 @@ import importlib.resources
 import math
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Annotated, Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 import odepipe
-from odepipe import Batch, DataSource
+from odepipe import Batch, DataSource, Range
 
 from .series_io import SeriesCodec, plot_series, read_long_csv, sample_prior
 
@@ -43,6 +43,10 @@ def resolve_data_path(path: str) -> str:
     return path
 
 
+#: file time units per model time unit: beyond these, float32 model times lose all resolution
+TimeScale = Annotated[float, Range(ge=1e-12, le=1e12, example=1.0)]
+
+
 class CSVData(DataSource, odepipe.SeriesCodecSource):
     """Long-format CSV (series id, time, feature columns), gaps allowed; normalized per feature.
 
@@ -57,16 +61,12 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
         time_scale: file time units per model time unit (null: median training span / 5).
     """
 
+    @odepipe.checked
     def __init__(self, path: str, seed: int = 0, id_column: str = "series",
                  time_column: str = "time", features: Optional[List[str]] = None,
-                 test_fraction: float = 0.2, holdout: float = 0.25,
-                 time_scale: Optional[float] = None):
-        if not 0 <= test_fraction < 1:
-            raise odepipe.DataError(f"data.test_fraction must be in [0, 1), got {test_fraction}")
-        if not 0 < holdout < 1:
-            raise odepipe.DataError(f"data.holdout must be in (0, 1), got {holdout}")
-        if time_scale is not None and time_scale <= 0:
-            raise odepipe.DataError(f"data.time_scale must be > 0 or null, got {time_scale}")
+                 test_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.2,
+                 holdout: Annotated[float, Range(gt=0, lt=1)] = 0.25,
+                 time_scale: Optional[TimeScale] = None):
         self.path = resolve_data_path(path)
         self.holdout = holdout
         names, self.series = read_long_csv(self.path, id_column, time_column, features)

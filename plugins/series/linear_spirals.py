@@ -12,37 +12,37 @@ dynamics, so the model must infer A, not only a phase, from the observations.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 import numpy as np
 import torch
+from odepipe_plugins.series.spiral import Count, SpiralData, check_allocation
 
 import odepipe
-from odepipe_plugins.series.spiral import SpiralData
+from odepipe import Range
 
 
 class LinearSpiralData(SpiralData):
     """Random linear 2-D dynamics (ODE-VAE notebook): per-series A, noisy window, clean future."""
 
-    def __init__(self, seed: int = 0, n_spirals: int = 1000, n_test: int = 200,
-                 n_total: int = 200, n_observed: int = 100, n_extrapolate: int = 50,
-                 t_max: float = 6.29 * 5, noise_std: float = 0.02,
-                 n_irregular: Optional[int] = None):
-        problems = []
-        if n_spirals < 1 or n_test < 1:
-            problems.append("data.n_spirals and data.n_test must be >= 1")
-        if n_observed < 2 or n_extrapolate < 0:
-            problems.append("data.n_observed must be >= 2 and data.n_extrapolate >= 0")
+    @odepipe.checked
+    def __init__(self, seed: int = 0, n_spirals: Count = 1000, n_test: Count = 200,
+                 n_total: Annotated[int, Range(ge=2, le=1_000_000)] = 200,
+                 n_observed: Annotated[int, Range(ge=2, le=1_000_000)] = 100,
+                 n_extrapolate: Annotated[int, Range(ge=0, le=1_000_000)] = 50,
+                 t_max: Annotated[float, Range(gt=0, le=1e6)] = 6.29 * 5,
+                 noise_std: Annotated[float, Range(ge=0, le=1e6)] = 0.02,
+                 n_irregular: Optional[Count] = None):
         if n_total < n_observed + n_extrapolate:
-            problems.append(f"data.n_total={n_total} is shorter than n_observed + n_extrapolate "
-                            f"= {n_observed + n_extrapolate}; raise data.n_total")
-        if t_max <= 0 or noise_std < 0:
-            problems.append(f"data.t_max must be > 0 and data.noise_std >= 0 (got {t_max}, "
-                            f"{noise_std})")
-        if n_irregular is not None and not 1 <= n_irregular <= n_observed:
-            problems.append(f"data.n_irregular must be in 1..{n_observed}, got {n_irregular}")
-        if problems:
-            raise odepipe.DataError("; ".join(problems))
+            raise odepipe.DataError(
+                f"data.n_total={n_total} is shorter than data.n_observed + data.n_extrapolate "
+                f"= {n_observed + n_extrapolate}; raise data.n_total")
+        if n_irregular is not None and n_irregular > n_observed:
+            raise odepipe.DataError(f"data.n_irregular={n_irregular} is more than "
+                                    f"data.n_observed={n_observed}; use at most {n_observed}")
+        check_allocation(n_spirals + n_test, n_observed + n_extrapolate,
+                         "data.n_spirals + data.n_test and data.n_observed + data.n_extrapolate",
+                         per_point=4)  # a 2x2 matrix exponential per point
         rng = np.random.RandomState(seed)
         n, span = n_spirals + n_test, n_observed + n_extrapolate
         grid = np.linspace(0.0, t_max, n_total)

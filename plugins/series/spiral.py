@@ -13,13 +13,31 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Annotated, Any, Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
 import odepipe
-from odepipe import Batch, DataSource
+from odepipe import Batch, DataSource, Range
+
+#: a count of spirals or points: at least ``ge``, at most ten million
+Count = Annotated[int, Range(ge=1, le=10_000_000)]
+#: a curve parameter or noise level that float32 data holds with room to spare
+Coordinate = Annotated[float, Range(ge=-1e6, le=1e6)]
+#: values (spirals x points x 2 coordinates) a source may hold: ~0.5 GB per float64 copy
+MAX_VALUES = 2**26
+
+
+def check_allocation(n_series: int, span: int, keys: str, per_point: int = 2) -> None:
+    """Refuses, before anything is allocated, a data set of more than MAX_VALUES values
+    (``per_point`` values at each point of each series)."""
+    values = n_series * span * per_point
+    if values > MAX_VALUES:
+        raise odepipe.DataError(
+            f"{keys} ask for {n_series} series of {span} points, {values} values (about "
+            f"{values * 40 / 2**30:.0f} GiB while the data is generated); the limit is "
+            f"{MAX_VALUES}: lower data.n_spirals or the points per series")
 
 
 def spiral_curves(n_total: int, start: float, stop: float, a: float, b: float) -> np.ndarray:
@@ -36,25 +54,27 @@ def spiral_curves(n_total: int, start: float, stop: float, a: float, b: float) -
 class SpiralData(DataSource, odepipe.SeriesCodecSource):
     """Noisy 2-D spirals (torchdiffeq latent_ode example): train/test, clean continuation."""
 
-    def __init__(self, seed: int = 0, n_spirals: int = 1000, n_test: int = 200,
-                 n_total: int = 500, n_observed: int = 100, n_extrapolate: int = 100,
-                 noise_std: float = 0.3, start: float = 0.0, stop: float = 6 * math.pi,
-                 a: float = 0.0, b: float = 0.3, n_irregular: Optional[int] = None):
-        problems = []
-        if n_spirals < 1 or n_test < 1:
-            problems.append("data.n_spirals and data.n_test must be >= 1")
-        if n_observed < 2 or n_extrapolate < 0:
-            problems.append("data.n_observed must be >= 2 and data.n_extrapolate >= 0")
+    @odepipe.checked
+    def __init__(self, seed: int = 0, n_spirals: Count = 1000, n_test: Count = 200,
+                 n_total: Annotated[int, Range(ge=5, le=1_000_000)] = 500,
+                 n_observed: Annotated[int, Range(ge=2, le=1_000_000)] = 100,
+                 n_extrapolate: Annotated[int, Range(ge=0, le=1_000_000)] = 100,
+                 noise_std: Annotated[float, Range(ge=0, le=1e6)] = 0.3,
+                 start: Coordinate = 0.0, stop: Coordinate = 6 * math.pi,
+                 a: Coordinate = 0.0, b: Coordinate = 0.3, n_irregular: Optional[Count] = None):
         if n_total < 2 * n_observed + max(n_extrapolate, 1):
-            problems.append(f"data.n_total={n_total} is too short for n_observed={n_observed} "
-                            f"and n_extrapolate={n_extrapolate}; use data.n_total >= "
-                            f"{2 * n_observed + max(n_extrapolate, 1)}")
-        if noise_std < 0:
-            problems.append(f"data.noise_std must be >= 0, got {noise_std}")
-        if n_irregular is not None and not 1 <= n_irregular <= n_observed:
-            problems.append(f"data.n_irregular must be in 1..{n_observed}, got {n_irregular}")
-        if problems:
-            raise odepipe.DataError("; ".join(problems))
+            raise odepipe.DataError(
+                f"data.n_total={n_total} is too short for data.n_observed={n_observed} and "
+                f"data.n_extrapolate={n_extrapolate}; use data.n_total >= "
+                f"{2 * n_observed + max(n_extrapolate, 1)}")
+        if n_irregular is not None and n_irregular > n_observed:
+            raise odepipe.DataError(f"data.n_irregular={n_irregular} is more than "
+                                    f"data.n_observed={n_observed}; use at most {n_observed}")
+        if not stop > start:
+            raise odepipe.DataError(f"data.stop={stop} must be above data.start={start}: the "
+                                    f"curve is sampled from start to stop")
+        check_allocation(n_spirals + n_test, n_observed + n_extrapolate,
+                         "data.n_spirals + data.n_test and data.n_observed + data.n_extrapolate")
         rng = np.random.RandomState(seed)
         curves = spiral_curves(n_total, start, stop, a, b)
         n = n_spirals + n_test
