@@ -33,7 +33,7 @@ _LAZY = {
     "Batch": "stages", "Posterior": "stages", "Encoder": "stages", "Dynamics": "stages",
     "Solver": "stages", "Decoder": "stages", "DataSource": "stages",
     "Pipeline": "pipeline", "Output": "pipeline", "Loss": "pipeline",
-    "PluginHost": "host",
+    "PluginHost": "host", "PLUGIN_API": "hookspecs",
     "Recipe": "recipe", "load_recipe": "recipe", "validate": "recipe",
     "Range": "recipe.ranges", "checked": "recipe.ranges",
     "build": "run.build", "train": "run.train", "pick_device": "run.train",

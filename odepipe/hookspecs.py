@@ -15,9 +15,10 @@ the recipe parameters of that component; their annotations are used to type-chec
 their defaults are the component's defaults. Arguments that the pipeline supplies itself
 (``latent_dim``, ``obs_dim``, ``vocab_size``, ``seed``) are passed when the signature names them.
 
-These docstrings are the plugin reference. The README's "Writing a plugin" section documents
-every hook with its arguments, and tests/test_plugins.py fails when a hook added here is missing
-there or is implemented by no test plugin. Hook implementations may take a subset of a spec's
+These docstrings are the plugin reference; docs/plugins.md is the long form (lifecycle, shapes,
+a template). The README's "Writing a plugin" section and docs/plugins.md document every hook
+with its arguments, and tests/test_plugins.py fails when a hook added here is missing there or
+is implemented by no test plugin. Hook implementations may take a subset of a spec's
 arguments, never others; odepipe refuses a plugin that does otherwise.
 """
 from __future__ import annotations
@@ -27,6 +28,14 @@ from typing import Any, Callable
 import pluggy
 
 hookspec = pluggy.HookspecMarker("odepipe")
+
+#: The version of this plugin interface (hooks, stage contracts, ``odepipe.testing``), as
+#: "MAJOR.MINOR": MINOR grows when something is added, MAJOR when a plugin written for the
+#: previous one could break. A plugin can refuse an odepipe it was not written for::
+#:
+#:     if odepipe.PLUGIN_API.split(".")[0] != "1":
+#:         raise ImportError(f"needs odepipe plugin API 1.x, found {odepipe.PLUGIN_API}")
+PLUGIN_API = "1.0"
 
 Register = Callable[..., None]
 
@@ -90,6 +99,19 @@ def odepipe_register_commands(cli: Any) -> None:
     skips the whole plugin. A command receives the process's plugin host as click's context
     object (``@click.pass_obj``), to pass to :func:`odepipe.load_run`. Import heavy libraries inside the command, not at module level,
     so ``odepipe --help`` stays fast.
+    """
+
+
+@hookspec
+def odepipe_register_recipes(register: Register) -> None:
+    """Ship recipes with a plugin: ``register(name, path_or_text)``.
+
+    ``path_or_text`` is a path to a YAML file (a ``pathlib.Path``, or a ``str`` without a
+    newline; typically ``Path(__file__).parent / "pendulum.yaml"``, listed as package data so a
+    wheel carries it) or the YAML text itself (a ``str`` with a newline). The file is read when
+    the plugin loads. ``odepipe run NAME``, ``odepipe cp NAME DEST`` and ``odepipe ls recipes``
+    find it by ``name``. A name that odepipe ships or another plugin already gave skips the
+    whole plugin, as a command would.
     """
 
 

@@ -8,7 +8,14 @@ taken or a class of the wrong kind, offers a command odepipe already has, or who
 is skipped with one warning line naming its distribution, version and the cause
 (``ODEPIPE_STRICT_PLUGINS=1`` makes that an error; ``ODEPIPE_DISABLE_PLUGINS=a,b`` blocks
 plugins by entry-point, distribution or module name; ``ODEPIPE_TRACE_PLUGINS=1`` traces hook
-calls to stderr).
+calls to stderr, each line naming the plugin).
+
+Failures are found when plugins load, for every command (``--help`` included), because loading
+calls every component hook and checks every registration. One failure is found only later: a
+``"module:Class"`` reference is checked to exist when it is registered, but imported when a
+recipe or command first uses it (so that loading stays free of torch). If that import raises, or
+the class is not of the right kind, using it is one error line naming the component and its
+plugin (exit code 2, the traceback under ``--traceback``); the rest of the plugin stays usable.
 
 The host knows nothing of click: it returns the commands plugins offered, and the CLI attaches
 them. Nothing here imports torch: components are registered by reference or by class, and a
@@ -16,6 +23,7 @@ reference is imported only when a recipe or command uses it.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -27,6 +35,7 @@ import pluggy
 
 from . import hookspecs, plugin_sources
 from .errors import PluginError, RegistryError
+from .plugin_recipes import RecipeCollector
 from .plugin_report import (
     DISABLE_ENV,
     STRICT_ENV,
@@ -36,7 +45,7 @@ from .plugin_report import (
     one_line,
     record_failure,
 )
-from .registry import Component, Registries, did_you_mean
+from .registry import KINDS, Component, Registries, did_you_mean
 
 #: hook name -> the argument names its spec declares (an implementation may take a subset)
 HOOK_ARGS: Dict[str, Tuple[str, ...]] = {
@@ -97,13 +106,15 @@ class PluginHost:
         self.infos: Dict[str, PluginInfo] = {}
         #: command name -> (plugin name, command object) for every loaded plugin's commands
         self.commands: Dict[str, Tuple[str, Any]] = {}
+        #: recipe name -> (plugin name, YAML text) for every loaded plugin's recipes
+        self.plugin_recipes: Dict[str, Tuple[str, str]] = {}
         self.reserved_commands = frozenset(reserved_commands)
         self.strict = env_flag(STRICT_ENV)
         self.disabled = {plugin_sources.normalize(s.strip())
                          for s in os.environ.get(DISABLE_ENV, "").split(",") if s.strip()}
-        if env_flag(TRACE_ENV):
-            self.pm.trace.root.setwriter(_trace_writer)
-            self.pm.enable_tracing()
+        self.trace = env_flag(TRACE_ENV)
+        if self.trace:
+            self.pm.add_hookcall_monitoring(self._trace_before, self._trace_after)
         for name in builtins:
             self._add(PluginInfo(name=name, builtin=True, source="built-in", module=name,
                                  distribution="odepipe", version=plugin_sources.version("odepipe")),
@@ -155,6 +166,8 @@ class PluginHost:
             info.disabled = True
             return
         try:
+            self._write_trace(f"loading plugin '{info.name}' ({info.origin()}) from "
+                              f"{info.module or 'an object'}")
             plugin = load()
             if self.pm.is_registered(plugin):  # a recipe names a module an entry point loaded
                 del self.infos[info.name]
@@ -164,7 +177,9 @@ class PluginHost:
             info.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
             staged = self._collect(info.name)
             commands = self._collect_commands(info.name)
-        except Exception as exc:  # a plugin's failure must not take odepipe down
+            recipes = self._collect_recipes(info.name)
+        # a plugin's failure, even sys.exit() while importing, must not take odepipe down
+        except (Exception, SystemExit) as exc:
             self._fail(info, exc)
             return
         for component in staged:
@@ -173,6 +188,9 @@ class PluginHost:
         for name, command in commands.items():
             self.commands[name] = (info.name, command)
             info.components.append(f"commands:{name}")
+        for name, text in recipes.items():
+            self.plugin_recipes[name] = (info.name, text)
+            info.components.append(f"recipes:{name}")
 
     def add_plugin(self, plugin: Any, name: Optional[str] = None) -> PluginInfo:
         """Loads an already imported plugin (a module or object) into this host, as tests and
@@ -189,20 +207,28 @@ class PluginHost:
 
     def _collect(self, plugin_name: str) -> List[Component]:
         """Calls this plugin's register hooks and validates every registration before any is
-        committed, so a plugin is taken whole or not at all."""
+        committed, so a plugin is taken whole or not at all. Every name it offers is recorded
+        on its info first, so a skipped plugin still tells what it would have provided."""
         staged: List[Component] = []
+        info = self.infos[plugin_name]
+        origin = f"{plugin_name} ({info.origin()})"
         for hook, kind in hookspecs.COMPONENT_HOOKS.items():
             registry = self.registries[kind]
             taken: set = set()
 
             def register(name: str, cls: Any, help: Optional[str] = None, *, _reg=registry,
                          _taken=taken, _kind=kind) -> None:
+                if isinstance(name, str):
+                    info.offered.setdefault(_kind, []).append(name)
+                target = cls if isinstance(cls, str) else getattr(cls, "__qualname__", cls)
+                self._write_trace(f"plugin '{plugin_name}' registers {_kind} {name!r} -> "
+                                  f"{target}")
                 component = _reg.check(name, cls, plugin_name, one_line(help or ""))
                 if name in _taken:
                     raise RegistryError(f"plugin '{plugin_name}' registered {_kind} name "
                                         f"{name!r} twice; register each name once")
                 _taken.add(name)
-                staged.append(component)
+                staged.append(dataclasses.replace(component, origin=origin))
 
             self._caller(hook, plugin_name)(register=register)
         return staged
@@ -214,6 +240,7 @@ class PluginHost:
             return {}
         collector = CommandCollector()
         self._caller("odepipe_register_commands", plugin_name)(cli=collector)
+        self.infos[plugin_name].offered["commands"] = list(collector.commands)
         for name in collector.commands:
             if name in self.reserved_commands:
                 raise RegistryError(f"command {name!r} is already a command of odepipe itself; "
@@ -223,6 +250,16 @@ class PluginHost:
                                     f"'{self.commands[name][0]}' and by plugin '{plugin_name}'; "
                                     f"rename one of them")
         return collector.commands
+
+    def _collect_recipes(self, plugin_name: str) -> Dict[str, str]:
+        """Runs this plugin's recipe hook: name -> YAML text. A name that odepipe ships or
+        another plugin already gave skips the whole plugin, as for commands."""
+        if "odepipe_register_recipes" not in self.infos[plugin_name].hooks:
+            return {}
+        collector = RecipeCollector(plugin_name, self.infos[plugin_name].offered,
+                                    {n: p for n, (p, _) in self.plugin_recipes.items()})
+        self._caller("odepipe_register_recipes", plugin_name)(register=collector.register)
+        return collector.recipes
 
     def _fail(self, info: PluginInfo, exc: BaseException) -> None:
         plugin = self.pm.get_plugin(info.name)
@@ -235,6 +272,74 @@ class PluginHost:
         """'name (distribution version)' of the plugin that registered ``component``."""
         info = self.infos.get(component.plugin)
         return f"{component.plugin} ({info.origin()})" if info else component.plugin
+
+    def skipped(self) -> List[PluginInfo]:
+        """The plugins that failed to load or register, in load order."""
+        return [i for i in self.infos.values() if i.error]
+
+    def why_missing(self, kind: str, name: str) -> Optional[str]:
+        """Why no component ``name`` of ``kind`` (a registry kind such as ``dynamics`` or a
+        recipe section such as ``data``) is registered, when a skipped plugin explains it:
+        "plugin 'x' (dist 1.0) that registers it was skipped: <why>". Plugins that failed
+        before registering anything (an import error) are named as possible providers. None
+        when no skipped plugin could have provided it. Meant to follow the validator's
+        "unknown dynamics type 'pendulum'" after a '; '."""
+        kind = _registry_kind(kind)
+        skipped = self.skipped()
+        for info in skipped:
+            if name in info.offered.get(kind, []):
+                return (f"plugin '{info.name}' ({info.origin()}) that registers it was skipped: "
+                        f"{info.error}")
+        unknown = [i for i in skipped if not any(i.offered.values())]
+        if not unknown:
+            return None
+        named = "; ".join(f"'{i.name}' ({i.origin()}): {i.error}" for i in unknown)
+        return f"it may come from a plugin that failed to load: {named}"
+
+    def recipe_text(self, name: str) -> Optional[Tuple[str, str]]:
+        """(YAML text, source) of the recipe a plugin registered as ``name`` (``name.yaml``
+        accepted), else None. The source reads "oscillator (plugin 'example',
+        odepipe-example 0.1.0)", for error messages and ``Recipe.source``."""
+        stem = name[:-5] if name.endswith(".yaml") else name
+        if stem not in self.plugin_recipes:
+            return None
+        plugin, text = self.plugin_recipes[stem]
+        return text, f"{stem} (plugin '{plugin}', {self.infos[plugin].origin()})"
+
+    def recipes(self) -> Dict[str, str]:
+        """Recipe name -> 'plugin (distribution version)' for every plugin-shipped recipe,
+        sorted by name (for ``odepipe ls recipes``)."""
+        return {n: f"{p} ({self.infos[p].origin()})"
+                for n, (p, _) in sorted(self.plugin_recipes.items())}
+
+    # -- tracing (ODEPIPE_TRACE_PLUGINS) --------------------------------------------------------
+    def _write_trace(self, text: str) -> None:
+        if self.trace:
+            _trace_writer(text)
+
+    def _impl_names(self, hook_impls: Sequence[Any]) -> str:
+        names = []
+        for impl in hook_impls:
+            info = self.infos.get(impl.plugin_name)
+            names.append(f"plugin '{impl.plugin_name}'" + (f" ({info.origin()})" if info else ""))
+        return ", ".join(names) or "no plugin"
+
+    def _trace_before(self, hook_name: str, hook_impls: Sequence[Any], kwargs: Any) -> None:
+        _trace_writer(f"{hook_name}: calling {self._impl_names(hook_impls)}")
+
+    def _trace_after(self, outcome: Any, hook_name: str, hook_impls: Sequence[Any],
+                     kwargs: Any) -> None:
+        exc = outcome.exception
+        result = f"raised {type(exc).__name__}: {one_line(exc)}" if exc is not None else "done"
+        _trace_writer(f"{hook_name}: {self._impl_names(hook_impls)} {result}")
+
+
+def _registry_kind(kind: str) -> str:
+    """A registry kind from a kind or a recipe section name."""
+    for registry_kind, (_, section) in KINDS.items():
+        if kind in (registry_kind, section):
+            return registry_kind
+    return kind
 
 
 def check_hookimpls(pm: pluggy.PluginManager, plugin: Any) -> None:

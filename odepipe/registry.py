@@ -11,6 +11,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import sys
 from typing import Any, Dict, Iterator, List, Optional
 
 from .errors import RegistryError
@@ -23,6 +24,12 @@ KINDS = {
     "decoders": ("Decoder", "decoder"),
     "data_sources": ("DataSource", "data"),
 }
+
+
+def valid_name(name: object) -> bool:
+    """Component and recipe names: non-empty strings of letters, digits, '_' or '-'."""
+    return isinstance(name, str) and bool(name) and \
+        name.replace("_", "").replace("-", "").isalnum()
 
 
 def did_you_mean(word: str, options: List[str]) -> str:
@@ -44,44 +51,52 @@ class Component:
     target: Any
     plugin: str
     given_help: str = ""
+    #: "plugin (distribution version)", set by the host, for error messages
+    origin: str = ""
 
     @functools.cached_property
     def cls(self) -> type:
-        """The class; a reference is imported and checked against the stage base here."""
+        """The class; a reference is imported and checked against the stage base here.
+
+        A reference whose module raises on import (even ``SystemExit``), lacks the attribute,
+        or names a class of the wrong kind is one RegistryError naming the component and its
+        plugin (exit code 2, no traceback; ``odepipe --traceback`` shows the plugin's)."""
         if not isinstance(self.target, str):
             return self.target
         module, _, attr = self.target.partition(":")
         try:
             cls = getattr(importlib.import_module(module), attr)
-        except Exception as exc:  # a broken plugin module: say which component needed it
+        except (Exception, SystemExit) as exc:  # a broken plugin module: say who needed it
             raise RegistryError(
-                f"{self.kind} {self.name!r} of plugin '{self.plugin}' could not be imported "
-                f"from {self.target}: {type(exc).__name__}: {exc}") from exc
-        _check_class(self.kind, self.name, cls, self.plugin)
+                f"{self.kind} {self.name!r} of plugin '{self.origin or self.plugin}' could not "
+                f"be imported from {self.target}: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())}") from exc
+        _check_class(self.kind, self.name, cls, self.origin or self.plugin)
         return cls
 
     @property
     def help(self) -> str:
-        """The given help, else the first line of the class docstring."""
+        """The given help, else the first line of the class docstring; a reference that cannot
+        be imported says so here instead of failing a whole listing."""
         if self.given_help:
             return self.given_help
-        doc = (inspect.getdoc(self.cls) or "").strip().splitlines()
+        try:
+            cls = self.cls
+        except RegistryError as exc:
+            return f"(unusable: {exc})"
+        doc = (inspect.getdoc(cls) or "").strip().splitlines()
         return doc[0] if doc else ""
 
 
-def _base(kind: str) -> type:
-    """The stage base class; imported on first use because it needs torch."""
-    from . import stages
-
-    return getattr(stages, KINDS[kind][0])
-
-
 def _check_class(kind: str, name: str, cls: object, plugin: str) -> None:
-    base = _base(kind)
-    if not (inspect.isclass(cls) and issubclass(cls, base)):
+    base = KINDS[kind][0]
+    # A class can derive from a stage base only once odepipe.stages is imported: until then
+    # every class is refused without importing torch just to say so.
+    stages = sys.modules.get("odepipe.stages")
+    if not (inspect.isclass(cls) and stages is not None and issubclass(cls, getattr(stages, base))):
         raise RegistryError(
             f"plugin '{plugin}' registered {name!r} as {kind}, but {cls!r} is not a "
-            f"subclass of odepipe.{base.__name__}; derive it from odepipe.{base.__name__}")
+            f"subclass of odepipe.{base}; derive it from odepipe.{base}")
 
 
 def _check_reference(kind: str, name: str, target: str, plugin: str) -> None:
@@ -113,7 +128,7 @@ class Registry:
 
     def check(self, name: object, cls: object, plugin: str, help: str = "") -> Component:
         """Validates one registration without adding it; returns the Component it would add."""
-        if not isinstance(name, str) or not name or not name.replace("_", "").replace("-", "").isalnum():
+        if not valid_name(name):
             raise RegistryError(
                 f"plugin '{plugin}' registered {self.kind[:-1] if self.kind.endswith('s') else self.kind} "
                 f"name {name!r}: names must be non-empty strings of letters, digits, '_' or '-'")

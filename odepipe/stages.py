@@ -3,15 +3,27 @@
 Every stage is batch-first. Encoders, dynamics, solvers and decoders are ``nn.Module``\\ s so that
 their parameters travel with the model, its checkpoint and ``.to(device)``. A plugin component
 subclasses one of these bases; the registry refuses anything else.
+
+Each base declares ``supports = ("series", "tokens")``: the kinds of data (``Batch.values`` or
+``Batch.tokens``) a component works on. A component made for one kind narrows it
+(``supports = ("series",)``), so that a recipe pairing it with the other kind is refused with
+a sentence naming the section, before anything is built (see :mod:`odepipe.supports`; a class
+that keeps the default but requires ``obs_dim`` or ``vocab_size`` is taken to support that
+kind only). For a DataSource, ``supports`` is the kind of batches it gives.
+
+The full contract, with the lifecycle of a run, is docs/plugins.md.
 """
 from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
+
+#: the default of every stage's ``supports``: both kinds of data
+BOTH: Tuple[str, ...] = ("series", "tokens")
 
 
 @dataclasses.dataclass
@@ -24,6 +36,14 @@ class Batch:
         times: ``(T,)`` time grid shared by the batch, or ``(B, T)`` per sample.
         mask: ``(B, T)`` or ``(B, T, D)``; 1 where an entry was observed, 0 for padding/missing.
         extras: anything else a data source needs for evaluation (clean trajectories, ids).
+            :meth:`to` moves the tensors among them to the device (other values stay as they
+            are); nothing in odepipe reads them, they travel to ``DataSource.evaluate/plot``.
+
+    ``data`` and ``size`` are properties (``batch.size``, not ``batch.size()``). With per-sample
+    times ``(B, T)``, z0 is the latent state at the earliest time of the whole batch
+    (``times.min()``) for every sample, not at each sample's own first time: the pipeline solves
+    once on the sorted union of all samples' times and gathers each sample's points back (see
+    ``Pipeline.evolve``).
     """
 
     times: torch.Tensor
@@ -34,11 +54,12 @@ class Batch:
 
     @property
     def data(self) -> torch.Tensor:
-        """The observed tensor, whichever kind this batch carries."""
+        """The observed tensor, whichever kind this batch carries (a property)."""
         return self.values if self.values is not None else self.tokens
 
     @property
     def size(self) -> int:
+        """B, the number of items (a property)."""
         return self.data.shape[0]
 
     def to(self, device: torch.device | str) -> "Batch":
@@ -88,13 +109,23 @@ class Posterior:
 class Encoder(nn.Module, abc.ABC):
     """Reads a batch (in reverse time, as the ODE-VAE does) into q(z0|x)."""
 
+    supports: ClassVar[Tuple[str, ...]] = BOTH
+
     @abc.abstractmethod
     def forward(self, batch: Batch) -> Posterior:
         """Returns a Posterior with mean and logvar of shape ``(B, latent_dim)``."""
 
 
 class Dynamics(nn.Module, abc.ABC):
-    """The vector field dz/dt = f(t, z) of the latent ODE."""
+    """The vector field dz/dt = f(t, z) of the latent ODE.
+
+    With ``solver.adjoint: true`` the forward solve runs under ``torch.no_grad()`` (the adjoint
+    recomputes what it needs on the way back): a field that uses autograd inside ``forward``
+    (a Hamiltonian field taking ``dH/dz``) must enable it itself, with
+    ``torch.enable_grad()`` and ``z.requires_grad_(True)`` on a detached copy when needed.
+    """
+
+    supports: ClassVar[Tuple[str, ...]] = BOTH
 
     @abc.abstractmethod
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -106,7 +137,15 @@ class Solver(nn.Module, abc.ABC):
 
     A solver is a module so that one with weights of its own (a ResNet's per-layer copies of the
     field) checkpoints like every other stage.
+
+    ``nfe_forward`` counts evaluations of the field in the forward solve, ``nfe_backward`` those
+    made while backpropagating: with the adjoint method the evaluations of its backward solve;
+    without it, 0 (autograd differentiates through the recorded forward evaluations and calls
+    the field no more). The trainer calls :meth:`reset_nfe` before every training step and reads
+    both counters after ``backward()``; a solver only increments them.
     """
+
+    supports: ClassVar[Tuple[str, ...]] = BOTH
 
     def __init__(self) -> None:
         super().__init__()
@@ -128,6 +167,8 @@ class Solver(nn.Module, abc.ABC):
 class Decoder(nn.Module, abc.ABC):
     """Maps latent states back to a distribution over the data."""
 
+    supports: ClassVar[Tuple[str, ...]] = BOTH
+
     @abc.abstractmethod
     def forward(self, z: torch.Tensor, batch: Batch) -> torch.distributions.Distribution:
         """``z`` is ``(B, T, L)``; returns a distribution whose ``log_prob`` of the batch's data
@@ -138,9 +179,18 @@ class DataSource(abc.ABC):
     """Provides datasets for the splits, a collate function, and dimensions for the model.
 
     Subclasses take their parameters as keyword arguments (bound from the recipe) plus ``seed``.
+
+    Lifecycle in a run: the constructor (once, reading or generating the data), ``dims()``
+    (the stages are built with it), ``dataset("train")`` and ``collate`` of two items (the
+    pipeline's shape check), then ``collate`` for every step's batch; ``evaluate`` for every
+    evaluation batch of every split but train (periodically with ``train.eval_every`` and at the
+    end); ``state()`` at the end (into summary.json); ``plot`` once at the end on up to 8 test
+    items (with ``train.plot``). ``sample`` is called by ``odepipe sample`` on a finished run.
+    ``supports`` is the kind of batches this source gives (both: known from ``dims()``).
     """
 
     splits: Sequence[str] = ("train", "test")
+    supports: ClassVar[Tuple[str, ...]] = BOTH
 
     @abc.abstractmethod
     def dataset(self, split: str) -> torch.utils.data.Dataset:
@@ -155,12 +205,19 @@ class DataSource(abc.ABC):
         """Sizes other stages are built with, e.g. ``{"obs_dim": 2}`` or ``{"vocab_size": 8000}``."""
 
     def evaluate(self, model: Any, batch: Batch) -> Dict[str, float]:
-        """Data-specific metrics on one evaluation batch (summed over items; the trainer divides
-        by the number of items). The default adds nothing to the generic ELBO metrics."""
+        """Data-specific metrics on one evaluation batch (already on the device), under
+        ``torch.no_grad()`` with the model in eval mode. Return sums over the batch's items:
+        the evaluator adds them over batches (and processes) and divides by the number of items,
+        then prefixes every key with the split (``extrap_mse`` -> ``test_extrap_mse``).
+        ``model`` is the :class:`odepipe.Pipeline` (``reconstruct``, ``extrapolate``). The
+        default adds nothing to the generic ELBO metrics."""
         return {}
 
     def plot(self, model: Any, batch: Batch, out_dir: str) -> None:
-        """Optional: draw figures of the model on an evaluation batch into ``out_dir``."""
+        """Optional: draw figures of the model (the Pipeline, eval mode) on a batch of up to 8
+        test items (on the device) into ``out_dir`` (the run's ``plots/``, existing). Called
+        once at the end of a run with ``train.plot: true``; matplotlib is already set to Agg.
+        Returns nothing."""
 
     def state(self) -> Dict[str, Any]:
         """Preprocessing fitted to the data (normalization statistics, a tokenizer's identity),

@@ -9,8 +9,11 @@ did wrong; on success it returns what the stage produced, for further asserts::
     def test_my_dynamics():
         testing.check_dynamics(MyField(latent_dim=3), latent_dim=3)
 
-    def test_whole_plugin():          # every component the module registers, default params
-        testing.check_plugin(my_plugin_module)
+    def test_whole_plugin():          # every component the module registers
+        testing.check_plugin(my_plugin_module, params={"dynamics:my_field": {"width": 8}})
+
+    def test_a_whole_run(tmp_path):   # train, evaluate, plot, sample, extrapolate, resume
+        testing.check_run("my_recipe.yaml", tmp_path, overrides=["data.n_series=16"])
 
 The checks are what the pipeline relies on: shapes at the stage boundaries, finite values, and
 gradients that reach every parameter (for dynamics, through the adjoint method too).
@@ -23,16 +26,14 @@ from typing import Any, Dict, Iterable, List, Optional
 import torch
 from torch import nn
 
+from .contract import ContractError
+from .end_to_end import RunCheck, check_run
 from .stages import Batch, DataSource, Decoder, Dynamics, Encoder, Posterior, Solver
 
 __all__ = [
     "ContractError", "make_batch", "check_encoder", "check_dynamics", "check_solver",
-    "check_decoder", "check_data_source", "check_plugin",
+    "check_decoder", "check_data_source", "check_plugin", "check_run", "RunCheck",
 ]
-
-
-class ContractError(AssertionError):
-    """A component broke the contract of its stage; the message says how."""
 
 
 def _require(ok: Any, message: str) -> None:

@@ -274,17 +274,29 @@ def test_disable_blocks_a_plugin_before_it_is_imported(site, monkeypatch, by):
     assert info.status == "disabled by ODEPIPE_DISABLE_PLUGINS"
 
 
-def test_trace_prints_hook_calls(site, monkeypatch, capsys):
-    site(HEADER + GOOD_FIELD + """
+def test_trace_lines_name_the_implementing_plugin(site, monkeypatch, capsys):
+    module, dist, ep = site(HEADER + GOOD_FIELD + """
 @odepipe.hookimpl
 def odepipe_register_dynamics(register):
     register("traced_field", Field)
+
+@odepipe.hookimpl
+def odepipe_register_decoders(register):
+    raise RuntimeError("no decoder today")
 """)
     monkeypatch.setenv("ODEPIPE_TRACE_PLUGINS", "1")
-    PluginHost()
-    err = capsys.readouterr().err
-    assert "odepipe trace:   odepipe_register_dynamics [hook]" in err
-    assert all(line.startswith("odepipe trace: ") for line in err.splitlines())
+    with pytest.warns(PluginWarning):
+        PluginHost()
+    lines = capsys.readouterr().err.splitlines()
+    who = f"plugin '{ep}' ({dist} 1.2.3)"
+    assert f"odepipe trace: loading {who} from {module}" in lines
+    assert f"odepipe trace: odepipe_register_dynamics: calling {who}" in lines
+    assert f"odepipe trace: plugin '{ep}' registers dynamics 'traced_field' -> Field" in lines
+    assert (f"odepipe trace: odepipe_register_decoders: {who} raised RuntimeError: "
+            f"no decoder today") in lines
+    assert "odepipe trace: odepipe_register_dynamics: calling plugin 'odepipe_plugins." \
+           "latent_ode' (built-in)" in lines
+    assert all(line.startswith("odepipe trace: ") for line in lines)
     monkeypatch.delenv("ODEPIPE_TRACE_PLUGINS")
     PluginHost()
     assert capsys.readouterr().err == ""
@@ -320,7 +332,7 @@ def test_cli_help_ls_plugins_and_run_survive_a_plugin_that_raises_on_import(site
                     "train.steps=2", "train.plot=false", "--out", "out", "-q"], site.path)
     assert run.returncode == 0, run.stderr
     assert warning in run.stderr.splitlines()
-    assert json.loads(run.stdout)["steps"] == 2
+    assert json.loads((site.path / "out" / "summary.json").read_text())["steps"] == 2
 
 
 def test_cli_strict_mode_exits_2_without_traceback(site):
@@ -329,3 +341,220 @@ def test_cli_strict_mode_exits_2_without_traceback(site):
     assert result.returncode == 2
     assert result.stderr.startswith(f"Error: odepipe: skipped plugin '{ep}' ({dist} 1.2.3)")
     assert "Traceback" not in result.stderr
+
+
+# -- "skipped whole", per breakage: every command warns once and runs without the plugin -----
+COMMAND = """
+@odepipe.hookimpl
+def odepipe_register_commands(cli):
+    import click
+
+    @cli.command("fake-plugin-command")
+    def command():
+        click.echo("the plugin's command ran")
+"""
+
+BREAKAGES = {
+    "name already taken": ("""
+@odepipe.hookimpl
+def odepipe_register_encoders(register):
+    register("gru", "json:JSONDecoder")
+""", "encoders name 'gru' is registered twice: by plugin 'odepipe_plugins.latent_ode'"),
+    "not a subclass of its base": ("""
+class NotAField:
+    pass
+
+@odepipe.hookimpl
+def odepipe_register_dynamics(register):
+    register("not_a_field", NotAField)
+""", "is not a subclass of odepipe.Dynamics"),
+    "exception inside a hook": ("""
+@odepipe.hookimpl
+def odepipe_register_decoders(register):
+    raise RuntimeError("the hook broke")
+""", "RuntimeError: the hook broke"),
+    "reference to a module that cannot be found": ("""
+@odepipe.hookimpl
+def odepipe_register_dynamics(register):
+    register("lazy", "odepipe_no_such_module_xyz:Field")
+""", "from module 'odepipe_no_such_module_xyz', which cannot be found"),
+    "invalid name": ("""
+@odepipe.hookimpl
+def odepipe_register_dynamics(register):
+    register("has space", "json:JSONDecoder")
+""", "names must be non-empty strings"),
+    "not a class": ("""
+@odepipe.hookimpl
+def odepipe_register_dynamics(register):
+    register("not_a_class", len)
+""", "is not a subclass of odepipe.Dynamics"),
+    "name registered twice": ("""
+@odepipe.hookimpl
+def odepipe_register_dynamics(register):
+    register("twice", "json:JSONDecoder")
+    register("twice", "json:JSONDecoder")
+""", "registered dynamics name 'twice' twice"),
+    "SystemExit while loading": ("raise SystemExit(3)\n",
+                                 "failed to load: it raised SystemExit(3)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BREAKAGES))
+def test_a_broken_plugin_is_skipped_whole_by_every_command(site, case):
+    code, cause = BREAKAGES[case]
+    _, dist, ep = site("import odepipe\n" + code + COMMAND)
+    prefix = f"odepipe: skipped plugin '{ep}' ({dist} 1.2.3): "
+
+    def one_warning(result):
+        lines = [line for line in result.stderr.splitlines() if line.startswith("odepipe: ")]
+        assert len(lines) == 1 and lines[0].startswith(prefix) and cause in lines[0], \
+            result.stderr
+        assert "Traceback" not in result.stderr
+
+    help_ = _odepipe(["--help"], site.path)
+    assert help_.returncode == 0 and "Commands:" in help_.stdout
+    assert "fake-plugin-command" not in help_.stdout
+    one_warning(help_)
+    cp = _odepipe(["cp", "spiral", "copy.yaml"], site.path)
+    assert cp.returncode == 0 and (site.path / "copy.yaml").is_file(), cp.stderr
+    one_warning(cp)
+    own = _odepipe(["fake-plugin-command"], site.path)
+    assert own.returncode == 2 and "No such command 'fake-plugin-command'" in own.stderr
+    assert "the plugin's command ran" not in own.stdout
+    one_warning(own)
+    strict = _odepipe(["--help"], site.path, ODEPIPE_STRICT_PLUGINS="1")
+    assert strict.returncode == 2 and strict.stderr.startswith(f"Error: {prefix}")
+    assert cause in strict.stderr and "Traceback" not in strict.stderr
+
+
+def test_a_reference_whose_module_raises_is_one_line_when_first_used(site):
+    """Loading does not import a reference (so --help stays free of torch), so such a plugin
+    loads; a recipe that uses the component gets one line naming it and its plugin."""
+    heavy = f"fake_heavy_module_{os.getpid()}"
+    (site.path / f"{heavy}.py").write_text("raise RuntimeError('heavy import failed')\n")
+    _, dist, ep = site(f"""
+import odepipe
+
+@odepipe.hookimpl
+def odepipe_register_dynamics(register):
+    register("heavy_field", "{heavy}:Field")
+""" + COMMAND)
+    help_ = _odepipe(["--help"], site.path)
+    assert help_.returncode == 0 and "fake-plugin-command" in help_.stdout
+    assert help_.stderr == ""
+    (site.path / "r.yaml").write_text(
+        "data: {type: spiral, n_spirals: 8, n_test: 4}\nencoder: {type: gru}\n"
+        "dynamics: {type: heavy_field}\nsolver: {type: rk4}\ndecoder: {type: mlp}\n")
+    result = _odepipe(["validate", "r.yaml"], site.path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (f"dynamics.type: dynamics 'heavy_field' of plugin '{ep} ({dist} 1.2.3)' could not "
+            f"be imported from {heavy}:Field: RuntimeError: heavy import failed") in result.stderr
+    ls = _odepipe(["ls", "dynamics"], site.path)
+    assert ls.returncode == 0 and "heavy_field" in ls.stdout and "(unusable: " in ls.stdout
+
+
+# -- what a skipped plugin leaves behind: what it offered, why, and its traceback ---------------
+def test_a_skipped_plugin_records_what_it_offered_and_its_traceback(site):
+    module, dist, ep = site(HEADER + GOOD_FIELD + """
+@odepipe.hookimpl
+def odepipe_register_dynamics(register):
+    register("pendulum", Field)
+
+@odepipe.hookimpl
+def odepipe_register_decoders(register):
+    def helper():
+        raise RuntimeError("decoder setup failed")
+    helper()
+""" + COMMAND)
+    host, _ = load_with_warning(ep)
+    info = host.infos[ep]
+    assert info.offered["dynamics"] == ["pendulum"]
+    assert "fake-plugin-command" not in host.commands
+    assert "in helper" in info.traceback and "RuntimeError: decoder setup failed" in info.traceback
+    assert f"{module}.py" in info.traceback
+    assert host.skipped() == [info]
+    assert host.why_missing("dynamics", "pendulum") == (
+        f"plugin '{ep}' ({dist} 1.2.3) that registers it was skipped: "
+        f"RuntimeError: decoder setup failed")
+    assert host.why_missing("encoder", "pendulum") is None  # a section name works too
+    from odepipe.plugin_report import traceback_report
+
+    report = traceback_report(host.skipped())
+    assert report.startswith(f"odepipe: traceback of skipped plugin '{ep}' ({dist} 1.2.3):\n")
+    assert "Traceback (most recent call last)" in report
+
+
+def test_a_plugin_that_failed_to_import_may_be_the_provider(site):
+    _, dist, ep = site("raise ImportError('needs libpendulum')\n")
+    host, _ = load_with_warning(ep)
+    why = host.why_missing("data", "pendulum")
+    assert why == (f"it may come from a plugin that failed to load: '{ep}' ({dist} 1.2.3): "
+                   f"ImportError: needs libpendulum")
+    assert "raise ImportError('needs libpendulum')" in host.infos[ep].traceback
+
+
+def test_strict_mode_error_carries_the_plugins_traceback(site, monkeypatch):
+    _, _, ep = site("raise SystemExit('bye')\n")
+    monkeypatch.setenv("ODEPIPE_STRICT_PLUGINS", "1")
+    from odepipe.plugin_report import SkippedPluginError
+
+    with pytest.raises(SkippedPluginError, match="failed to load: it raised SystemExit") as err:
+        PluginHost()
+    assert err.value.info.name == ep and "SystemExit: bye" in err.value.info.traceback
+
+
+# -- plugin-shipped recipes -----------------------------------------------------------------------
+def test_the_example_plugin_ships_its_recipe():
+    host = PluginHost()
+    assert host.recipes()["oscillator"] == "example (odepipe-example 0.1.0)"
+    text, source = host.recipe_text("oscillator.yaml")
+    assert "type: damped_oscillator" in text
+    assert source == "oscillator (plugin 'example', odepipe-example 0.1.0)"
+    assert host.recipe_text("no_such_recipe") is None
+    assert "recipes:oscillator" in host.infos["example"].components
+
+
+RECIPE_TEXT = "data: {type: spiral}\nencoder: {type: gru}\n"
+
+
+@pytest.mark.parametrize("register, cause", [
+    ('register("spiral", TEXT)', "recipe 'spiral' is already a recipe shipped with odepipe"),
+    ('register("fake_recipe", "/no/such/file.yaml")', "registered recipe 'fake_recipe' from "
+                                                      "/no/such/file.yaml, which cannot be read"),
+    ('register("bad name", TEXT)', "registered recipe name 'bad name'"),
+    ('register("fake_recipe", TEXT); register("fake_recipe", TEXT)',
+     "registered recipe 'fake_recipe' twice"),
+])
+def test_a_bad_recipe_skips_the_plugin(site, register, cause):
+    _, _, ep = site(f"""
+import odepipe
+TEXT = {RECIPE_TEXT!r}
+
+@odepipe.hookimpl
+def odepipe_register_recipes(register):
+    {register}
+""" + COMMAND)
+    host, line = load_with_warning(ep)
+    assert cause in line
+    assert "fake_recipe" not in host.recipes() and "fake-plugin-command" not in host.commands
+
+
+def test_one_recipe_name_from_two_plugins_names_both(site, tmp_path):
+    path = tmp_path / "shared.yaml"
+    path.write_text(RECIPE_TEXT)
+    code = f"""
+import odepipe
+from pathlib import Path
+
+@odepipe.hookimpl
+def odepipe_register_recipes(register):
+    register("fake_shared", Path({str(path)!r}))
+"""
+    _, _, ep_a = site(code)
+    _, _, ep_b = site(code)
+    with pytest.warns(PluginWarning) as record:
+        host = PluginHost()
+    lines = [str(w.message) for w in record if "fake_shared" in str(w.message)]
+    assert len(lines) == 1 and "recipe 'fake_shared' is registered twice" in lines[0]
+    assert f"plugin '{ep_a}'" in lines[0] and f"plugin '{ep_b}'" in lines[0]
+    assert host.recipe_text("fake_shared")[0] == RECIPE_TEXT

@@ -250,7 +250,8 @@ def test_example_data_source_in_a_spiral_run(tmp_path):
 
 
 def test_example_recipe_using_its_dynamics_and_decoder(tmp_path):
-    result = CliRunner().invoke(cli, ["run", str(EXAMPLE / "oscillator.yaml"), "train.steps=3",
+    recipe = str(EXAMPLE / "odepipe_example" / "oscillator.yaml")
+    result = CliRunner().invoke(cli, ["run", recipe, "train.steps=3",
                                       "data.n_series=16", "data.n_test=8",
                                       "--out", str(tmp_path / "run"), *TINY],
                                 catch_exceptions=False)
@@ -297,13 +298,26 @@ def _markdown_section(text: str, title: str):
     return None if level is None else "\n".join(body)
 
 
-def test_every_hook_is_documented_with_its_arguments():
-    doc = "README.md"
+#: hooks the README's tutorial does not list yet (docs/plugins.md, the reference, must list all)
+README_PENDING = {"odepipe_register_recipes"}
+
+
+@pytest.mark.parametrize("doc, title", [("README.md", "Writing a plugin"),
+                                        ("docs/plugins.md", "The hooks")])
+def test_every_hook_is_documented_with_its_arguments(doc, title):
     text = (ROOT / doc).read_text(encoding="utf-8")
-    section = _markdown_section(text, "Writing a plugin")
-    assert section is not None, f"{doc} has no 'Writing a plugin' section"
-    missing = [sig for sig in _hook_signatures() if sig not in section]
-    assert not missing, f"{doc} 'Writing a plugin' does not document: {', '.join(missing)}"
+    section = _markdown_section(text, title)
+    assert section is not None, f"{doc} has no '{title}' section"
+    pending = README_PENDING if doc == "README.md" else set()
+    missing = [sig for name, sig in zip(HOOK_ARGS, _hook_signatures())
+               if sig not in section and name not in pending]
+    assert not missing, f"{doc} '{title}' does not document: {', '.join(missing)}"
+
+
+def test_the_plugin_api_version_is_declared_and_documented():
+    assert re.fullmatch(r"\d+\.\d+", odepipe.PLUGIN_API)
+    assert "PLUGIN_API" in odepipe.__all__
+    assert f'`"{odepipe.PLUGIN_API}"`' in (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
 
 
 def test_every_hook_is_implemented_by_some_test_plugin():

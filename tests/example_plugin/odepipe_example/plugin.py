@@ -4,6 +4,8 @@ Components are registered by ``"module:Class"`` reference: odepipe imports a mod
 recipe uses its component, so this plugin costs nothing to other runs and ``odepipe --help``
 stays fast (and free of torch) with it installed.
 """
+from pathlib import Path
+
 import odepipe
 
 
@@ -28,3 +30,9 @@ def odepipe_register_commands(cli):
     from .command import oscillator
 
     cli.add_command(oscillator)
+
+
+@odepipe.hookimpl
+def odepipe_register_recipes(register):
+    # shipped as package data (pyproject: [tool.setuptools.package-data]), so a wheel has it too
+    register("oscillator", Path(__file__).parent / "oscillator.yaml")
