@@ -230,12 +230,13 @@ def test_example_plugin_is_listed_with_version_and_components():
             if p["name"] == "example"][0]
     assert data["error"] is None and data["version"] == "0.1.0"
     assert sorted(data["components"]) == ["commands:oscillator", "data_sources:damped_oscillator",
-                                          "decoders:student_t", "dynamics:damped_linear"]
+                                          "decoders:student_t", "dynamics:damped_linear",
+                                          "recipes:oscillator"]
     ls = CliRunner().invoke(cli, ["ls"]).output
     assert re.search(r"damped_linear\s+example \(odepipe-example 0\.1\.0\)", ls)
 
 
-TINY = ["train.batch_size=8", "train.plot=false", "train.eval_batch_size=8", "-q"]
+TINY = ["train.batch_size=8", "train.plot=false", "train.eval_batch_size=8", "-q", "--json"]
 
 
 def test_example_data_source_in_a_spiral_run(tmp_path):
