@@ -35,7 +35,8 @@ def test_check_run_passes_on_the_example_plugin_and_its_shipped_recipe(tmp_path,
                                host=host)
     assert result.summary["steps"] == 3  # two steps, then one more by resuming
     assert result.checked[:3] == ["train", "final evaluation", "load_run"]
-    for step in ("evaluate", "plot", "extrapolate", "state", "resume"):
+    for step in ("evaluate", "plot", "extrapolate", "extrapolate command (series codec)", "state",
+                 "resume"):
         assert step in result.checked
     assert "does not support sampling" in result.skipped["sample"]
     assert (Path(result.run_dir) / "checkpoint.pt").is_file()

@@ -23,8 +23,10 @@ def trajectory(t: torch.Tensor, amplitude: torch.Tensor, phase: torch.Tensor,
     return torch.stack([x, v], dim=-1)
 
 
-class DampedOscillator(DataSource):
+class DampedOscillator(DataSource, odepipe.SeriesCodecSource):
     """Noisy damped oscillators (position, velocity): train/test, clean continuation."""
+
+    supports = ("series",)
 
     def __init__(self, seed: int = 0, n_series: int = 512, n_test: int = 64,
                  n_observed: int = 50, n_extrapolate: int = 50, t_max: float = 10.0,
@@ -57,6 +59,12 @@ class DampedOscillator(DataSource):
         self.noisy = self.clean[:, :n_observed] + noise  # (N, T_obs, 2)
         self.n_observed = n_observed
         self.index = {"train": range(n_series), "test": range(n_series, n)}
+
+    def series_codec(self) -> Any:
+        """Columns series, time, x, v for ``odepipe extrapolate``."""
+        from .codec import OscillatorCodec
+
+        return OscillatorCodec()
 
     def dims(self) -> Dict[str, int]:
         return {"obs_dim": 2}
