@@ -5,7 +5,8 @@ initial step, error norm and I controller from :mod:`.control`), so steps and so
 with torchdiffeq at the same rtol/atol to float noise. What differs is the bookkeeping: outputs
 go to a Python list and are concatenated once (no ``solution[j] = y`` writes, whose backward is
 O(T^2 B L)); all outputs inside one step come from one dense-output matmul; the error estimate
-is computed under no_grad (it steers the steps, the loss never sees it).
+is computed under no_grad (it steers the steps, the loss never sees it). Outputs are built
+time-major and returned as a batch-first view, as odepipe's torchdiffeq wrapper returns them.
 """
 from __future__ import annotations
 
@@ -65,10 +66,10 @@ class _Adaptive:
         if not bool(torch.isfinite(z0).all()):
             raise self.fail("non_finite", "non-finite values in the initial state z0", tl[0],
                             math.nan, 0)
-        chunks: List[torch.Tensor] = [z0.unsqueeze(1)]
+        chunks: List[torch.Tensor] = [z0.unsqueeze(0)]          # time-major pieces
         t, y0, j = tl[0], z0, 1
         if len(tl) == 1:
-            return torch.cat(chunks, dim=1)
+            return torch.cat(chunks, dim=0).transpose(0, 1)
         k0 = self.f(torch.tensor(t, **self.opts), y0)
         dt = float(first_step) if first_step is not None else initial_step(
             self.f, t, y0, k0, tab.order, self.rtol, self.atol)
@@ -109,17 +110,13 @@ class _Adaptive:
                     chunks.append(self.outputs(y0, y1, ks, xs, dt))
                 t, y0, k0 = t1, y1, ks[-1]
             dt *= ctrl.factor(ratio)
-        out = torch.cat(chunks, dim=1)
-        if not bool(torch.isfinite(out).all()):
-            raise self.fail("non_finite", f"non-finite values in the solution (t <= {t:.6g})",
-                            t, dt, steps)
-        return out
+        return torch.cat(chunks, dim=0).transpose(0, 1)
 
     def outputs(self, y0, y1, ks, xs, dt) -> torch.Tensor:
-        """(B, m, L) outputs at fractions ``xs`` of the step: y1 itself at x == 1, the dense
+        """(m, B, L) outputs at fractions ``xs`` of the step: y1 itself at x == 1, the dense
         output elsewhere (all of them in one matmul)."""
         if xs == [1.0]:
-            return y1.unsqueeze(1)
+            return y1.unsqueeze(0)
         if xs[-1] == 1.0:
-            return torch.cat([evaluate(self.tab, y0, ks, xs[:-1], dt), y1.unsqueeze(1)], dim=1)
+            return torch.cat([evaluate(self.tab, y0, ks, xs[:-1], dt), y1.unsqueeze(0)], dim=0)
         return evaluate(self.tab, y0, ks, xs, dt)

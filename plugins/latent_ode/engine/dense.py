@@ -5,12 +5,13 @@ torchdiffeq fits, after every accepted step, the quartic through y0, y1, y(t0 + 
 linear in the stages: with b the solution weights and m the midpoint weights,
 
     p(x) = y0 + dt * sum_i k_i w_i(x),
-    w_i(x) = x d0_i + x^2 (-5 b_i + 16 m_i + dL_i - 4 d0_i) + x^3 (14 b_i - 32 m_i + 5 d0_i - 3 dL_i)
-             + x^4 (-8 b_i + 16 m_i + 2 dL_i - 2 d0_i)
+    w_i(x) = x d0_i + x^2 (-5 b_i + 16 m_i + dL_i - 4 d0_i)
+             + x^3 (14 b_i - 32 m_i + 5 d0_i - 3 dL_i) + x^4 (-8 b_i + 16 m_i + 2 dL_i - 2 d0_i)
 
 (d0/dL: indicator of the first/last stage; f1 is the last stage for the FSAL pairs here). So the
-outputs inside a step are ``y0 + (dt W) @ K``, one matmul for all of them, and only for steps
-that contain outputs.
+outputs inside a step are ``y0 + (dt W) @ K`` with K the stages as an (s, B*L) matrix: one 2-D
+GEMM for all of them, time-major (a batch-first (B, m, L) result would be B tiny matmuls whose
+backward is B selects), and only for steps that contain outputs.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def weights(tab: Tableau, xs: Sequence[float], dt: float) -> List[List[float]]:
 
 def evaluate(tab: Tableau, y0: torch.Tensor, ks: Sequence[torch.Tensor], xs: Sequence[float],
              dt: float) -> torch.Tensor:
-    """The dense output at fractions ``xs`` of the step, shaped (B, len(xs), L)."""
+    """The dense output at fractions ``xs`` of the step, time-major: (len(xs), *y0.shape)."""
     w = torch.tensor(weights(tab, xs, dt), dtype=y0.dtype, device=y0.device)   # (m, s)
-    return y0.unsqueeze(1) + torch.matmul(w, torch.stack(list(ks), dim=1))      # (B, m, L)
+    k = torch.stack(list(ks), dim=0).reshape(len(ks), -1)                       # (s, B*L)
+    return torch.addmm(y0.reshape(1, -1), w, k).view(len(xs), *y0.shape)

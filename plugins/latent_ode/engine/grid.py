@@ -104,6 +104,8 @@ def gather(states: dict, plan: GridPlan) -> torch.Tensor:
     """Outputs (B, T, L) from the grid states ``{index: (B, L)}`` with one ``stack``: states on
     the grid go in as they are, the others as one ``lerp`` with a Python-float weight each (one
     fused kernel; a broadcast (1, T, 1) weight tensor is several times slower on CPU). The
-    backward of a stack is T views, not T copies of the (T, B, L) gradient."""
+    backward of a stack is T views, not T copies of the (T, B, L) gradient. Stacked time-major
+    (a contiguous copy, twice as fast as an interleaving one) and returned as a batch-first view,
+    the layout odepipe's torchdiffeq wrapper returns too."""
     return torch.stack([torch.lerp(states[n], states[n + 1], w) if w else states[n]
-                        for n, w in zip(plan.lo, plan.w)], dim=1)
+                        for n, w in zip(plan.lo, plan.w)], dim=0).transpose(0, 1)
