@@ -12,6 +12,7 @@ with 8 intermediate points each and prints, side by side:
 
     python benchmarks/interpolation_grammaticality.py                 # trains both (~6 min)
     python benchmarks/interpolation_grammaticality.py --vae-run DIR --ae-run DIR   # reuse runs
+    python benchmarks/interpolation_grammaticality.py --vae-run DIR --ae-run DIR --beam 4
 """
 from __future__ import annotations
 
@@ -27,24 +28,23 @@ import torch
 
 
 def train_run(recipe: str, out: str, overrides) -> str:
-    from odepipe.recipe import load_recipe
-    from odepipe.run.train import train
+    import odepipe
 
     # the same step budget for both, whatever the machine's load: no wall-clock cut-off
-    parsed = load_recipe(recipe, ["train.max_seconds=null", *overrides])
+    parsed = odepipe.load_recipe(recipe, ["train.max_seconds=null", *overrides])
     os.makedirs(out, exist_ok=True)
     started = time.perf_counter()
-    train(parsed, out, progress=sys.stderr.isatty())
+    odepipe.train(parsed, out, progress=sys.stderr.isatty())
     print(f"trained {recipe} in {time.perf_counter() - started:.0f} s -> {out}", file=sys.stderr)
     return out
 
 
-def score(run_dir: str, pairs: int, steps: int, seed: int, method: str) -> dict:
-    from odepipe.run.runs import load_run
+def score(run_dir: str, pairs: int, steps: int, seed: int, method: str, beam: int) -> dict:
+    import odepipe
     from odepipe_plugins.text.grammar import default_grammar
 
-    _, data, model = load_run(run_dir)
-    data.check_state(run_dir)  # the corpus (and so the tokenizer) must be the one trained on
+    # load_run refuses a run whose tokenizer is not the one recorded in its summary.json
+    _, data, model = odepipe.load_run(run_dir)
     with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
         summary = json.load(f)
     grammar = default_grammar()
@@ -55,7 +55,7 @@ def score(run_dir: str, pairs: int, steps: int, seed: int, method: str) -> dict:
     examples = []
     for _ in range(pairs):
         a, b = rng.sample(test, 2)
-        path = data.interpolate(model, a, b, steps=steps, method=method)
+        path = data.interpolate(model, a, b, steps=steps, method=method, beam=beam)
         inner = [p["sentence"] for p in path[1:-1]]
         accepted += sum(grammar.accepts(s) for s in inner)
         total += len(inner)
@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=100)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--method", default="linear", choices=["linear", "slerp"])
+    parser.add_argument("--beam", type=int, default=1, help="beam width (1: greedy decoding)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write the figures as JSON here")
     parser.add_argument("overrides", nargs="*", help="recipe overrides for both, e.g. train.steps=500")
@@ -90,7 +91,7 @@ def main() -> None:
                                     args.overrides)
     ae = args.ae_run or train_run("recipes/text_ae.yaml", os.path.join(work, "ae"),
                                   args.overrides)
-    results = {name: score(run, args.pairs, args.steps, args.seed, args.method)
+    results = {name: score(run, args.pairs, args.steps, args.seed, args.method, args.beam)
                for name, run in (("vae", vae), ("ae", ae))}
     rows = [("grammatical intermediate sentences", "grammatical", "{:.1%}"),
             ("distinct sentences per path (of 8)", "distinct_per_path", "{:.2f}"),
@@ -100,8 +101,9 @@ def main() -> None:
             ("test KL per sentence (nats)", "test_kl", "{:.2f}"),
             ("active units", "test_active_units", "{}"),
             ("training steps / seconds", None, None)]
+    decoding = "greedy" if args.beam == 1 else f"beam {args.beam}"
     print(f"{args.pairs} pairs of test sentences x {args.steps} intermediate points "
-          f"({args.method})")
+          f"({args.method}, {decoding})")
     print(f"{'':38}{'VAE':>12}{'AE':>12}")
     for label, key, fmt in rows:
         if key is None:

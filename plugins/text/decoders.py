@@ -65,6 +65,7 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
     """
 
     cell: type = nn.GRU
+    supports = ("tokens",)
 
     def __init__(self, latent_dim: int, vocab_size: Optional[int] = None, hidden_size: int = 256,
                  num_layers: int = 1, embedding_dim: int = 128, word_dropout: float = 0.25,

@@ -39,6 +39,7 @@ class TextSource(DataSource, odepipe.SentenceSource):
     """
 
     splits = SPLITS
+    supports = ("tokens",)  # known before the (lazy) corpus is read
     kind = "text"
 
     def __init__(self, seed: int = 0, vocab: int = 1200,

@@ -6,7 +6,8 @@ source so the text decoder can rely on them: pad 0, unk 1, bos 2, eos 3.
 
 The trained model lives in ``<cache>/tokenizers/<sha256>.model`` where ``<cache>`` is
 ``$ODEPIPE_CACHE`` or ``~/.cache/odepipe``; the same sentences and settings give the same file,
-so a run folder can be reopened later without retraining the tokenizer.
+so training again on the same text does not retrain it. A run keeps its own copy (see
+:mod:`.encoding`), so reopening it needs neither the cache nor the corpus.
 """
 from __future__ import annotations
 
