@@ -81,7 +81,18 @@ def new_host() -> "PluginHost":
     return PluginHost(reserved_commands=tuple(cli.commands))
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+class ListsRecipes(click.Command):
+    """A command whose help ends with the shipped recipes' names (read when help is shown)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from .recipe import shipped_recipes
+
+        formatter.write_paragraph()
+        formatter.write_text(f"Shipped recipes: {', '.join(shipped_recipes())}.")
+        super().format_epilog(ctx, formatter)
+
+
+@cli.command(cls=ListsRecipes, context_settings={"ignore_unknown_options": True})
 @click.argument("recipe", required=False)
 @click.argument("overrides", nargs=-1)
 @click.option("--out", "out", type=click.Path(file_okay=False),
@@ -268,7 +279,7 @@ def plugins(host: "PluginHost", as_json: bool, show_all: bool) -> None:
             click.echo(" " * (sum(widths[:4]) + 8) + more)
 
 
-@cli.command()
+@cli.command(cls=ListsRecipes)
 @click.argument("name")
 @click.argument("dest", type=click.Path())
 def cp(name: str, dest: str) -> None:

@@ -122,3 +122,17 @@ def test_python_dash_m_and_help_is_fast_without_torch():
                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert "Commands:" in out.stdout and "run" in out.stdout
     assert out.stdout.strip().endswith("NO_TORCH")
+
+
+@pytest.mark.parametrize("command", ["run", "cp"])
+def test_help_lists_the_shipped_recipes(runner, command):
+    from odepipe.recipe import shipped_recipes
+
+    text = run_ok(runner, command, "--help").output
+    assert "Shipped recipes:" in text and all(name in text for name in shipped_recipes())
+
+
+def test_cp_into_a_missing_folder_is_a_clear_error(runner, tmp_path):
+    result = runner.invoke(cli, ["cp", "spiral", str(tmp_path / "missing" / "x.yaml")])
+    assert result.exit_code == 2 and "cannot write" in result.output
+    assert "Traceback" not in result.output

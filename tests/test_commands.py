@@ -100,3 +100,12 @@ def test_sample_and_extrapolate_need_a_run(tmp_path):
 def test_commands_module_is_torch_free():
     code = "import sys, odepipe_plugins.series.commands; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sample_into_an_unwritable_folder_exits_2(csv_run, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = _invoke("sample", "--run", csv_run, "-n", "2", "--out", str(blocker / "s"))
+    assert result.exit_code == 2, result.output
+    assert "cannot write the samples" in result.output
+    assert "choose a writable --out" in result.output

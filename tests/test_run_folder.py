@@ -298,3 +298,12 @@ def test_a_run_without_a_data_folder_loads_as_before(tmp_path):
         warnings.simplefilter("error")
         _, data, _ = run.load(host=host)
     assert data.restored_from is None
+
+
+def test_open_refuses_a_non_run_and_completeness_needs_the_summary(tmp_path):
+    with pytest.raises(CheckpointError, match="not an odepipe run folder"):
+        Run.open(str(tmp_path))
+    run = trained(tmp_path / "run")
+    assert Run.open(run.path).is_complete()
+    os.unlink(run.summary_path)
+    assert run.is_run() and not run.is_complete()

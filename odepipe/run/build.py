@@ -17,7 +17,8 @@ from ..stages import DataSource
 def _construct(section: str, recipe: Recipe, supplied: Dict[str, Any],
                problems: List[str]) -> Optional[Any]:
     component = recipe.components[section]
-    accepted = inspect.signature(component.cls.__init__).parameters
+    cls: Any = component.cls
+    accepted = inspect.signature(cls.__init__).parameters
     extra = {k: v for k, v in supplied.items() if k in accepted}
     try:
         return component.cls(**component.params, **extra)

@@ -10,7 +10,7 @@ import math
 import os
 import tempfile
 import warnings
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, List, Tuple, Type
 
 from ..errors import CheckpointError
 
@@ -26,7 +26,7 @@ def file_mode() -> int:
 
 
 def atomic_write(path: str, write: Callable[[Any], None],
-                 errors: Tuple[type, ...] = (OSError,)) -> None:
+                 errors: Tuple[Type[BaseException], ...] = (OSError,)) -> None:
     """Calls ``write(fileobj)`` on a temp file in the same folder, fsyncs, then renames it over
     ``path``: a reader sees the old file or the new one, never a torn one.
 

@@ -45,8 +45,10 @@ class Run:
     PLOTS = "plots"
     DATA = "data"
     LOCK = ".lock"
-    #: what odepipe writes into a run folder (``extrapolations``: odepipe extrapolate's default)
-    ENTRIES = (RECIPE, CHECKPOINT, METRICS, SUMMARY, PLOTS, DATA, LOCK, "extrapolations")
+    #: odepipe extrapolate's default output folder
+    EXTRAPOLATIONS = "extrapolations"
+    #: what odepipe writes into a run folder; a folder holding anything else is not replaced
+    ENTRIES = (RECIPE, CHECKPOINT, METRICS, SUMMARY, PLOTS, DATA, LOCK, EXTRAPOLATIONS)
 
     def __init__(self, path: str):
         self.path = str(path)
@@ -83,6 +85,10 @@ class Run:
     @property
     def data_dir(self) -> str:
         return self.file(self.DATA)
+
+    @property
+    def extrapolations_dir(self) -> str:
+        return self.file(self.EXTRAPOLATIONS)
 
     def plots(self) -> List[str]:
         """Paths of the figures in plots/, sorted."""
@@ -122,6 +128,10 @@ class Run:
 
     def is_run(self) -> bool:
         return os.path.isfile(self.recipe_path) and self.has_checkpoint()
+
+    def is_complete(self) -> bool:
+        """A run that finished: recipe, checkpoint and the final summary are all there."""
+        return self.is_run() and os.path.isfile(self.summary_path)
 
     def has_checkpoint(self) -> bool:
         return os.path.isfile(self.checkpoint_path)

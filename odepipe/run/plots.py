@@ -3,7 +3,7 @@ and whatever the data source draws of the final model."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable, cast
 
 import torch
 
@@ -22,7 +22,7 @@ def plot_run(model: "Pipeline", data: "DataSource", device: torch.device, run: "
     try:
         os.makedirs(run.plots_dir, exist_ok=True)
         _plot_loss(run, steps_planned)
-        items = list(data.dataset("test"))[:8]
+        items = list(cast(Iterable[Any], data.dataset("test")))[:8]
         model.eval()
         data.plot(model, data.collate(items).to(device), run.plots_dir)
     except OSError as exc:

@@ -14,7 +14,7 @@ import os
 import random
 import signal
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
 
 import torch
 from torch import nn
@@ -50,7 +50,7 @@ class BatchPlan:
     def __init__(self, n: int, batch_size: int, seed: int):
         self.n, self.bs, self.seed = n, min(batch_size, n), seed
         self.per_epoch = max(1, n // self.bs)
-        self._epoch, self._perm = -1, None
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
 
     def indices(self, step: int) -> List[int]:
         epoch, j = divmod(step, self.per_epoch)
@@ -142,7 +142,7 @@ class Training:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
                                           weight_decay=cfg.weight_decay,
                                           foreach=True)  # one kernel per step, not per tensor
-        self.train_items = list(self.data.dataset("train"))
+        self.train_items = list(cast(Iterable[Any], self.data.dataset("train")))
         self.plan = BatchPlan(len(self.train_items), cfg.batch_size, self.recipe.seed)
         self.faults = NonFinite(self.recipe, self.run)
 
