@@ -27,7 +27,7 @@ def _imports(path: Path, package: str) -> Set[str]:
     name = _module_name(path)
     is_package = path.name == "__init__.py"
     found: Set[str] = set()
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith(package))
         elif isinstance(node, ast.ImportFrom):
@@ -47,6 +47,20 @@ def _imports(path: Path, package: str) -> Set[str]:
                 candidate = f"{target}.{alias.name}"
                 found.add(candidate if _exists(candidate) else target)
     return {m for m in found if m != name}
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under ``if TYPE_CHECKING:`` (imports for annotations only,
+    which never run and so cannot make a cycle)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
 
 
 def _exists(module: str) -> bool:

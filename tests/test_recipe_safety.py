@@ -98,8 +98,15 @@ def _near_default(default: Any, annotation: Any, scale: float) -> Any:
     return max(1, round(value)) if base is int else value
 
 
+#: the recipe a text component (tokens only) is tested in: validation refuses series stages there
+TEXT_BASE = {**BASE, "data": {"type": "grammar"}, "decoder": {"type": "text_gru"}}
+
+
 def _tree(section: str, kind: Optional[str], name: str, value: Any) -> Dict[str, Any]:
-    tree = {k: (dict(v) if isinstance(v, dict) else v) for k, v in BASE.items()}
+    text = kind is not None and HOST.registries.for_section(section).get(kind).plugin == \
+        "odepipe_plugins.text"
+    tree = {k: (dict(v) if isinstance(v, dict) else v)
+            for k, v in (TEXT_BASE if text else BASE).items()}
     if kind is not None:
         spec = DATA_BASES.get(kind, {"type": kind}) if section == "data" else {"type": kind}
         tree[section] = {**spec, name: value}

@@ -11,7 +11,7 @@ import copy
 import importlib.resources
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import yaml
 
@@ -20,6 +20,9 @@ from ..registry import did_you_mean
 from . import safe_yaml
 from .resolved import COMPONENT_SECTIONS
 from .shorten import clip, short
+
+if TYPE_CHECKING:
+    from ..host import PluginHost
 
 #: section -> parameter names carried over from the section's old type by a type override
 Retyped = Dict[str, Set[str]]
@@ -32,8 +35,9 @@ def shipped_recipes() -> List[str]:
     return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
 
 
-def resolve_path(recipe: str) -> Tuple[str, str]:
-    """(text, source) of a recipe given as a path or a shipped recipe's name."""
+def resolve_path(recipe: str, host: Optional["PluginHost"] = None) -> Tuple[str, str]:
+    """(text, source) of a recipe given as a path, a shipped recipe's name, or the name of a
+    recipe a plugin of ``host`` ships."""
     path = Path(recipe)
     if path.is_dir() and (path / "recipe.yaml").is_file():
         path = path / "recipe.yaml"
@@ -53,10 +57,14 @@ def resolve_path(recipe: str) -> Tuple[str, str]:
                                       or path.parent.name == "recipes"):
         text = importlib.resources.files("odepipe.recipes").joinpath(name + ".yaml").read_text()
         return text, f"{name} (shipped)"
-    names = shipped_recipes()
+    if host is not None and len(path.parts) == 1:
+        found = host.recipe_text(name)
+        if found is not None:
+            return found
+    names = shipped_recipes() + sorted(host.recipes() if host is not None else ())
     raise RecipeError([f"no recipe file {short(recipe)}{did_you_mean(clip(name), names)}; give "
-                       f"a path to a "
-                       f"YAML file or a shipped recipe: {', '.join(names)}"])
+                       f"a path to a YAML file or a shipped or plugin recipe: "
+                       f"{', '.join(names)}"])
 
 
 def parse_yaml(text: str, source: str) -> Dict[str, Any]:

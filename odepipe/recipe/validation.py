@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import RecipeError, RegistryError
 from ..registry import did_you_mean
+from ..supports import support_problems
 from .load import Retyped, apply_overrides, parse_yaml, recipe_name, resolve_path
 from .ranges import EMPTY, range_problem
 from .resolved import COMPONENT_SECTIONS, Recipe, ResolvedComponent
@@ -79,9 +80,10 @@ def _validate_component(section: str, spec: Any, host: "PluginHost", carried: Se
         problems.append(f"{section}.type is missing; valid: {', '.join(registry.names())}")
         return None
     if not isinstance(kind, str) or kind not in registry:
+        why = host.why_missing(section, str(kind))
         problems.append(f"{section}.type: unknown {section} type {short(kind)}"
                         f"{did_you_mean(shown_key(kind), registry.names())}; valid: "
-                        f"{', '.join(registry.names())}")
+                        f"{', '.join(registry.names())}" + (f"; {why}" if why else ""))
         return None
     component = registry.get(kind)
     try:
@@ -190,6 +192,7 @@ def validate(raw: Dict[str, Any], source: str = "<recipe>",
                                      sorted((retyped or {}).get(section, ())), problems)
         if result is not None:
             components[section] = result
+    problems.extend(support_problems(components, host.registries))
     model = _validate_config("model", raw.get("model"), ModelConfig, problems)
     train = _validate_config("train", raw.get("train"), TrainConfig, problems, machine)
     if problems:
@@ -202,7 +205,11 @@ def load_recipe(recipe: str, overrides: Sequence[str] = (),
                 host: Optional["PluginHost"] = None, machine: bool = True) -> Recipe:
     """Reads a recipe (path or shipped name), applies overrides and validates it against the
     components of ``host`` (see :func:`validate`, also for ``machine``)."""
-    text, source = resolve_path(recipe)
+    if host is None:
+        from ..host import PluginHost
+
+        host = PluginHost()
+    text, source = resolve_path(recipe, host)
     raw = parse_yaml(text, source)
     problems: List[str] = []
     raw, retyped = apply_overrides(raw, overrides, problems)
