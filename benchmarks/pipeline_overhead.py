@@ -9,7 +9,10 @@ Both paths start from identical weights and draw identical noise, so their losse
 (the script checks it: same model, same arithmetic); each has its own Adam. Steps alternate
 pipeline / direct in one process on one thread; the ratio is the median over rounds of
 pipeline time / direct time within the round (goal <= 1.05); median/median and min/min are
-printed beside it. Then, on the pipeline alone, hooks time the solver's forward
+printed beside it. The pipeline's solver runs with ``solver.backend=torchdiffeq`` unless an
+override names a backend, so that both paths do the same arithmetic and this measures odepipe's
+code alone (odepipe's own engine against torchdiffeq: ``solver_overhead.py --spiral-step``).
+Then, on the pipeline alone, hooks time the solver's forward
 call and the dynamics calls inside it: the share of solver time spent inside the vector field.
 """
 from __future__ import annotations
@@ -54,7 +57,10 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="recipe overrides, key=value")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    recipe = load_recipe(args.recipe, args.overrides)
+    overrides = list(args.overrides)
+    if not any(o.startswith("solver.backend=") for o in overrides):
+        overrides.append("solver.backend=torchdiffeq")
+    recipe = load_recipe(args.recipe, overrides)
     torch.manual_seed(recipe.seed)
     data, model = build(recipe)
     solver = model.solver
@@ -109,6 +115,7 @@ def main() -> None:
     t_p, t_d = t_p[2:], t_d[2:]
     mp, md = statistics.median(t_p), statistics.median(t_d)
     print(f"recipe {recipe.name}: solver {solver.method} {kwargs['options'] or ''} "
+          f"backend={getattr(solver, 'backend', '?')} "
           f"rtol={solver.rtol} atol={solver.atol}, batch {batch.size}, "
           f"{args.steps} alternating steps, 1 thread")
     print(f"losses of the two paths agree to {worst:.1e} (relative, worst step)")

@@ -5,8 +5,10 @@ A solver can at best cost its field evaluations (forward) and their vector-Jacob
 2 hidden layers of 50, ELU) over T output times on [0, 10]:
 
   1. methods (euler, rk4, dopri5) x batch (1, 100, 1000) x latent (4, 64), forward (no_grad)
-     and forward+backward, for the engine (plugins/latent_ode/engine), torchdiffeq, and a
-     hand-written loop (euler/rk4) that is the floor a Python loop over torch ops can reach;
+     and forward+backward, for the raw engine (plugins/latent_ode/engine), the registered
+     odepipe Solver on its default backend (the engine behind ``SOLVERS[method]``: what a
+     recipe gets), torchdiffeq, and a hand-written loop (euler/rk4) that is the floor a Python
+     loop over torch ops can reach;
   2. a T sweep (50, 100, 200, 400) at batch 1000, latent 64: the ratios should not grow with T
      (torchdiffeq's ``solution[j] = y`` writes make its backward O(T^2 B L));
   3. the engine's fixed-grid adjoint against backprop from 10 to 1000 rk4 steps: NFE, time of
@@ -14,12 +16,19 @@ A solver can at best cost its field evaluations (forward) and their vector-Jacob
      RSS, each in a fresh Linux process with the peak mark reset just before the step and
      glibc's mmap threshold pinned so freed tensors leave RSS).
 
+``--spiral-step`` (not in the default sections): recipes/spiral.yaml's training step (same
+batch size, networks, rk4 at its step, Adam at its lr, its grad clip) with ``solver.backend``
+odepipe against torchdiffeq, the two models built from the same seed (identical weights) and
+stepped alternately in one process on one thread with identical noise; prints the median of
+per-round time ratios and how far the losses drift apart after N steps.
+
 The denominator is always the engine's NFE (torchdiffeq evaluates the same number of times for
 these methods unless its grid ends on a zero-length step). Bare forward+backward: that many
 evaluations of the field on one (B, L) input and one ``autograd.backward`` over all of them.
 
     python benchmarks/solver_overhead.py            # everything (~10 min on one core)
     python benchmarks/solver_overhead.py --quick    # a small subset (~1 min)
+    python benchmarks/solver_overhead.py --spiral-step [--spiral-steps 100]   # the A/B only
 """
 from __future__ import annotations
 
@@ -87,6 +96,27 @@ def interleaved(fns: Dict[str, Callable[[], object]], reps: int) -> Dict[str, fl
     return best
 
 
+class TimeFree(nn.Module):
+    """``field`` as an odepipe Dynamics-shaped module: ``forward(t, z)`` ignoring ``t``."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+def registered_solver(method: str, args) -> nn.Module:
+    """The recipe's solver of this name on its default backend (the engine), or None when the
+    plugin package cannot be imported (the raw-engine columns still run)."""
+    try:
+        from odepipe_plugins.latent_ode.solvers import SOLVERS
+    except Exception:  # noqa: BLE001 - a broken package must not stop the engine's columns
+        return None
+    return SOLVERS[method](rtol=args.rtol, atol=args.atol)
+
+
 def hand_loop(method: str) -> Optional[Callable]:
     """A hand-written loop stepping between consecutive output times (the floor)."""
     def euler(f, z, ts):
@@ -118,6 +148,8 @@ class Case:
         self.method, self.args = method, args
         self.net = field(latent)
         self.f = lambda t, z: self.net(z)
+        self.dynamics = TimeFree(self.net)
+        self.solver = registered_solver(method, args)
         torch.manual_seed(1)
         self.z0 = torch.randn(batch, latent)
         self.times = torch.linspace(0, 10, n_times)
@@ -133,6 +165,9 @@ class Case:
             return engine.solve_adaptive(self.f, z0, self.times, "dopri5", self.args.rtol,
                                          self.args.atol, counter=counter)
         return engine.solve_fixed(self.f, z0, self.times, self.method, counter=counter)
+
+    def registered(self, z0):
+        return self.solver(self.dynamics, z0, self.times)
 
     def torchdiffeq(self, z0):
         import torchdiffeq
@@ -167,6 +202,8 @@ class Case:
 
     def ratios(self, reps: int) -> Dict[str, float]:
         solvers = {"ours": self.ours, "tdq": self.torchdiffeq}
+        if self.solver is not None:
+            solvers["Solver"] = self.registered
         if hand_loop(self.method):
             solvers["hand"] = self.hand
         fns = {"bare_f": self.bare_forward, "bare_fb": self.bare_backward}
@@ -189,8 +226,11 @@ def overhead_table(args) -> None:
     print("\n## 1. Solve time / bare evaluations (forward no_grad | forward+backward)")
     print(f"T={args.T} output times on [0, 10]; fixed grids step between outputs; dopri5 "
           f"rtol={args.rtol} atol={args.atol}")
+    print("ours: the raw engine; Solver: the registered odepipe Solver (default backend, the "
+          "engine); tdq: torchdiffeq.odeint")
     print(f"{'method':7} {'B':>5} {'L':>3} {'nfe':>5} {'bare f/fb ms':>14} | "
-          f"{'ours':>6} {'tdq':>6} {'hand':>6} | {'ours':>6} {'tdq':>6} {'hand':>6}")
+          f"{'ours':>6} {'Solver':>6} {'tdq':>6} {'hand':>6} | "
+          f"{'ours':>6} {'Solver':>6} {'tdq':>6} {'hand':>6}")
     for method in args.methods:
         for batch in args.batches:
             for latent in args.latents:
@@ -198,8 +238,9 @@ def overhead_table(args) -> None:
                 r = case.ratios(args.reps)
                 print(f"{method:7} {batch:5d} {latent:3d} {case.nfe:5d} "
                       f"{r['bare_f_ms']:6.1f}/{r['bare_fb_ms']:7.1f} | "
-                      f"{fmt(r['ours_f'])} {fmt(r['tdq_f'])} {fmt(r.get('hand_f'))} | "
-                      f"{fmt(r['ours_fb'])} {fmt(r['tdq_fb'])} {fmt(r.get('hand_fb'))}",
+                      f"{fmt(r['ours_f'])} {fmt(r.get('Solver_f'))} {fmt(r['tdq_f'])} "
+                      f"{fmt(r.get('hand_f'))} | {fmt(r['ours_fb'])} {fmt(r.get('Solver_fb'))} "
+                      f"{fmt(r['tdq_fb'])} {fmt(r.get('hand_fb'))}",
                       flush=True)
 
 
@@ -296,6 +337,67 @@ def adjoint_table(args) -> None:
           f"{100 * spread:.1f}%")
 
 
+def spiral_step(args) -> None:
+    """recipes/spiral.yaml's training step, solver.backend odepipe vs torchdiffeq, A/B."""
+    import statistics
+
+    from odepipe.recipe import load_recipe
+    from odepipe.run.build import build
+
+    models, opts = {}, {}
+    for backend in ("odepipe", "torchdiffeq"):
+        recipe = load_recipe("spiral", [f"solver.backend={backend}", *args.spiral_overrides])
+        torch.manual_seed(recipe.seed)
+        data, models[backend] = build(recipe)
+        opts[backend] = torch.optim.Adam(models[backend].parameters(), lr=recipe.train.lr)
+    a, b = (list(m.parameters()) for m in models.values())
+    assert all(torch.equal(x, y) for x, y in zip(a, b)), "the two builds must start identical"
+    cfg, solver = recipe.train, models["odepipe"].solver
+    items = list(data.dataset("train"))
+    clip = cfg.grad_clip or float("inf")
+
+    def step(backend: str, i: int) -> float:
+        model, opt = models[backend], opts[backend]
+        start = (i * cfg.batch_size) % max(1, len(items) - cfg.batch_size + 1)
+        batch = data.collate(items[start:start + cfg.batch_size])
+        torch.manual_seed(i)  # the same z0 noise on both sides
+        model.solver.reset_nfe()
+        loss = model.elbo(batch).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        return loss.item()
+
+    times: Dict[str, List[float]] = {"odepipe": [], "torchdiffeq": []}
+    losses: Dict[str, List[float]] = {"odepipe": [], "torchdiffeq": []}
+    warm = 2
+    for i in range(args.spiral_steps + warm):
+        order = ("odepipe", "torchdiffeq") if i % 2 == 0 else ("torchdiffeq", "odepipe")
+        for backend in order:
+            start = time.perf_counter()
+            losses[backend].append(step(backend, i))
+            times[backend].append(time.perf_counter() - start)
+    t_o, t_t = times["odepipe"][warm:], times["torchdiffeq"][warm:]
+    ratio = statistics.median(t / o for o, t in zip(t_o, t_t))
+    drift = [abs(x - y) / max(1.0, abs(y)) for x, y in zip(losses["odepipe"],
+                                                           losses["torchdiffeq"])]
+    print(f"\n## spiral training step: solver {solver.method} step_size={solver.step_size} "
+          f"adjoint={solver.adjoint}, batch {cfg.batch_size}, lr {cfg.lr} (constant here), "
+          f"grad_clip {cfg.grad_clip}; {args.spiral_steps} alternating steps after {warm} "
+          f"warm-up, {torch.get_num_threads()} thread(s)")
+    print(f"backend odepipe     median {1e3 * statistics.median(t_o):8.2f} ms/step "
+          f"(min {1e3 * min(t_o):.2f}), NFE/step {models['odepipe'].solver.nfe_forward}")
+    print(f"backend torchdiffeq median {1e3 * statistics.median(t_t):8.2f} ms/step "
+          f"(min {1e3 * min(t_t):.2f}), NFE/step {models['torchdiffeq'].solver.nfe_forward}")
+    print(f"speed-up torchdiffeq/odepipe (median of per-round ratios): {ratio:.3f} "
+          f"[{'PASS' if ratio >= 1.2 else 'FAIL'}: >= 1.2]; median/median "
+          f"{statistics.median(t_t) / statistics.median(t_o):.3f}")
+    print(f"loss after {len(drift)} steps: odepipe {losses['odepipe'][-1]:.6f}, torchdiffeq "
+          f"{losses['torchdiffeq'][-1]:.6f}; relative difference last {drift[-1]:.1e}, "
+          f"worst {max(drift):.1e}, first {drift[0]:.1e}")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
@@ -306,6 +408,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--T", type=int, default=100)
     p.add_argument("--sections", default="1,2,3", help="which of the 3 tables to run")
     p.add_argument("--adj-T", type=int, default=101, help="output times in table 3")
+    p.add_argument("--spiral-step", action="store_true",
+                   help="only the spiral training-step A/B, backend odepipe vs torchdiffeq")
+    p.add_argument("--spiral-steps", type=int, default=100, help="timed steps of each backend")
+    p.add_argument("--spiral-overrides", nargs="*", default=[],
+                   help="extra recipe overrides for --spiral-step (key=value)")
     p.add_argument("--_memory", nargs=5, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -323,6 +430,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         args.reps = min(args.reps, 2)
     print(f"# solver_overhead: torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
           f"fastest of {args.reps} interleaved runs after a warm-up")
+    if args.spiral_step:
+        spiral_step(args)
+        return
     sections = set(args.sections.split(","))
     if "1" in sections:
         overhead_table(args)

@@ -6,9 +6,11 @@ import odepipe
 
 _HERE = __name__
 
-#: torchdiffeq method names served by :mod:`.solvers`
+#: method names served by :mod:`.solvers` (odepipe's engine or torchdiffeq; see its docstring).
+#: Listed here, not imported from there, so registering imports neither torch nor torchdiffeq.
 SOLVER_METHODS = ("dopri5", "tsit5", "bosh3", "adaptive_heun", "fehlberg2", "dopri8",
-                  "euler", "midpoint", "heun3", "rk4", "explicit_adams", "implicit_adams")
+                  "euler", "midpoint", "heun2", "heun3", "rk4", "rk38", "rk4_classic",
+                  "explicit_adams", "implicit_adams")
 
 
 @odepipe.hookimpl
