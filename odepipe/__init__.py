@@ -3,6 +3,7 @@
 The public API for users and plugin authors. Names that need torch are imported on first use
 (PEP 562), so ``import odepipe`` and ``odepipe --help`` stay fast.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -30,24 +31,52 @@ from .hookspecs import Register
 hookimpl = pluggy.HookimplMarker("odepipe")
 
 _LAZY = {
-    "Batch": "stages", "Posterior": "stages", "Encoder": "stages", "Dynamics": "stages",
-    "Solver": "stages", "Decoder": "stages", "DataSource": "stages",
-    "Pipeline": "pipeline", "Output": "pipeline", "Loss": "pipeline",
-    "PluginHost": "host", "PLUGIN_API": "hookspecs",
-    "Recipe": "recipe", "load_recipe": "recipe", "validate": "recipe",
-    "Range": "recipe.ranges", "checked": "recipe.ranges",
-    "build": "run.build", "train": "run.train", "pick_device": "run.train",
-    "load_run": "run.folder", "Run": "run.folder",
-    "Capability": "capabilities", "SentenceSource": "capabilities",
-    "GrammaticalityJudge": "capabilities", "TokenDecoder": "capabilities",
-    "BeamSearchDecoder": "capabilities", "SeriesCodecSource": "capabilities",
+    "Batch": "stages",
+    "Posterior": "stages",
+    "Encoder": "stages",
+    "Dynamics": "stages",
+    "Solver": "stages",
+    "Decoder": "stages",
+    "DataSource": "stages",
+    "Pipeline": "pipeline",
+    "Output": "pipeline",
+    "Loss": "pipeline",
+    "PluginHost": "host",
+    "pyplot": "plotting",
+    "PLUGIN_API": "hookspecs",
+    "Recipe": "recipe",
+    "load_recipe": "recipe",
+    "validate": "recipe",
+    "Range": "recipe.ranges",
+    "checked": "recipe.ranges",
+    "build": "run.build",
+    "train": "run.train",
+    "pick_device": "run.train",
+    "load_run": "run.folder",
+    "Run": "run.folder",
+    "Capability": "capabilities",
+    "SentenceSource": "capabilities",
+    "GrammaticalityJudge": "capabilities",
+    "TokenDecoder": "capabilities",
+    "BeamSearchDecoder": "capabilities",
+    "SeriesCodecSource": "capabilities",
     "require_capability": "capabilities",
 }
 
 __all__ = [
-    "__version__", "hookimpl", "Register", *_LAZY,
-    "OdepipeError", "RecipeError", "RegistryError", "PluginError", "CheckpointError",
-    "DataError", "ModelError", "NumericalError", "SolverError",
+    "__version__",
+    "hookimpl",
+    "Register",
+    *_LAZY,
+    "OdepipeError",
+    "RecipeError",
+    "RegistryError",
+    "PluginError",
+    "CheckpointError",
+    "DataError",
+    "ModelError",
+    "NumericalError",
+    "SolverError",
 ]
 
 

@@ -1,4 +1,5 @@
 """``python -m odepipe`` (and ``torchrun -m odepipe run ...``)."""
+
 from odepipe.cli import main
 
 if __name__ == "__main__":

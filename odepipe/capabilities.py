@@ -10,6 +10,7 @@ component and what is needed, with exit code 2.
 
 No torch at import time: the classes only declare methods.
 """
+
 from __future__ import annotations
 
 import abc
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     import torch
 
     from .stages import Batch
-
 
 
 class Capability(abc.ABC):  # noqa: B024 -- a marker base; each capability declares its methods
@@ -50,8 +50,9 @@ class SentenceSource(Capability):
         else beam search of that width (which needs a :class:`BeamSearchDecoder`)."""
 
     @abc.abstractmethod
-    def interpolate(self, model: Any, a: str, b: str, steps: int = 8, method: str = "linear",
-                    beam: int = 1) -> List[Dict[str, Any]]:
+    def interpolate(
+        self, model: Any, a: str, b: str, steps: int = 8, method: str = "linear", beam: int = 1
+    ) -> List[Dict[str, Any]]:
         """The path from ``a`` to ``b``: ``steps`` points strictly between their codes plus the
         two endpoints, each a dict with at least ``alpha`` and ``sentence``."""
 
@@ -101,8 +102,9 @@ class SeriesCodecSource(Capability):
         """The codec between the run's model units and its CSV files."""
 
 
-def require_capability(component: Any, capability: Type[T], *, where: str, role: str,
-                       command: str, fix: str) -> T:
+def require_capability(
+    component: Any, capability: Type[T], *, where: str, role: str, command: str, fix: str
+) -> T:
     """``component`` if it offers ``capability``; otherwise a user-facing error (exit 2)
     naming where the component is, its class, what ``command`` needs and ``fix``.
 
@@ -118,9 +120,18 @@ def require_capability(component: Any, capability: Type[T], *, where: str, role:
         return component
     offers = capability.offers or capability.__name__
     error = DataError if role.startswith("data") else ModelError
-    raise error(f"{where} uses {role} {type(component).__name__}, which is not a "
-                f"{capability.__name__} ({offers}); {command} needs one: {fix}")
+    raise error(
+        f"{where} uses {role} {type(component).__name__}, which is not a "
+        f"{capability.__name__} ({offers}); {command} needs one: {fix}"
+    )
 
 
-__all__ = ["Capability", "SentenceSource", "GrammaticalityJudge", "TokenDecoder",
-           "BeamSearchDecoder", "SeriesCodecSource", "require_capability"]
+__all__ = [
+    "Capability",
+    "SentenceSource",
+    "GrammaticalityJudge",
+    "TokenDecoder",
+    "BeamSearchDecoder",
+    "SeriesCodecSource",
+    "require_capability",
+]

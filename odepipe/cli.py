@@ -9,6 +9,7 @@ gets one built for that invocation.
 Any :class:`odepipe.OdepipeError` (a user's mistake) becomes a message on stderr and exit code
 2, without a traceback; ``odepipe --traceback ...`` shows it.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,6 +72,10 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     ctx.meta["odepipe.traceback"] = traceback
     if ctx.obj is None:
         ctx.obj = new_host()
+    if traceback and ctx.obj.skipped():  # where each skipped plugin failed, in its own code
+        from .plugin_report import traceback_report
+
+        click.echo(traceback_report(ctx.obj.skipped()), err=True, nl=False)
 
 
 def new_host() -> "PluginHost":
@@ -95,21 +100,40 @@ class ListsRecipes(click.Command):
 @cli.command(cls=ListsRecipes, context_settings={"ignore_unknown_options": True})
 @click.argument("recipe", required=False)
 @click.argument("overrides", nargs=-1)
-@click.option("--out", "out", type=click.Path(file_okay=False),
-              help="Run folder (default runs/<recipe>[-<changed components>]-<time>).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False),
+    help="Run folder (default runs/<recipe>[-<changed components>]-<time>).",
+)
 @click.option("--device", help="Shorthand for train.device=... (auto, cpu, cuda).")
-@click.option("--resume", "resume", type=click.Path(file_okay=False),
-              help="Continue the run in this folder from its checkpoint (train.* overrides "
-                   "allowed; they are recorded in its recipe.yaml).")
-@click.option("--overwrite", is_flag=True,
-              help="Replace an existing run folder at --out (never a folder holding other "
-                   "files; the old run is deleted once the new one has its first checkpoint).")
+@click.option(
+    "--resume",
+    "resume",
+    type=click.Path(file_okay=False),
+    help="Continue the run in this folder from its checkpoint (train.* overrides "
+    "allowed; they are recorded in its recipe.yaml).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing run folder at --out (never a folder holding other "
+    "files; the old run is deleted once the new one has its first checkpoint).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
-def run(host: "PluginHost", recipe: Optional[str], overrides: Sequence[str], out: Optional[str],
-        device: Optional[str], resume: Optional[str], overwrite: bool, as_json: bool,
-        quiet: bool) -> None:
+def run(
+    host: "PluginHost",
+    recipe: Optional[str],
+    overrides: Sequence[str],
+    out: Optional[str],
+    device: Optional[str],
+    resume: Optional[str],
+    overwrite: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Train, evaluate and save a run of RECIPE (a path or a shipped recipe's name).
 
     OVERRIDES are KEY=VALUE pairs such as train.steps=100 solver.adjoint=true, or encoder=lstm
@@ -154,8 +178,11 @@ def run(host: "PluginHost", recipe: Optional[str], overrides: Sequence[str], out
         return
     if as_json:
         if summary.get("stopped_because") == "max_seconds":
-            click.echo(f"odepipe: {stop_reason(summary, parsed.train.max_seconds)} at step "
-                       f"{summary['steps']} of {summary['steps_planned']}", err=True)
+            click.echo(
+                f"odepipe: {stop_reason(summary, parsed.train.max_seconds)} at step "
+                f"{summary['steps']} of {summary['steps_planned']}",
+                err=True,
+            )
         click.echo(json.dumps(summary, indent=2))
         return
     for line in describe(summary, folder, parsed.train.max_seconds):
@@ -174,8 +201,9 @@ def _changed_components(overrides: Sequence[str]) -> List[str]:
     return changed
 
 
-def _run_folder(name: str, overrides: Sequence[str], out: Optional[str], resume: Optional[str],
-                overwrite: bool) -> Any:
+def _run_folder(
+    name: str, overrides: Sequence[str], out: Optional[str], resume: Optional[str], overwrite: bool
+) -> Any:
     """The run's folder: rank 0 creates it (or opens the resumed one) and tells the others its
     path, or the error that every rank then raises."""
     from .errors import CheckpointError
@@ -187,8 +215,9 @@ def _run_folder(name: str, overrides: Sequence[str], out: Optional[str], resume:
     folder, error = None, None
     if distributed.is_main():
         try:
-            folder = Run.create(out or Run.default_path(name, _changed_components(overrides)),
-                                overwrite)
+            folder = Run.create(
+                out or Run.default_path(name, _changed_components(overrides)), overwrite
+            )
         except OdepipeError as exc:
             error = str(exc)
     path, error = distributed.broadcast_object((folder.path if folder else None, error))
@@ -213,30 +242,69 @@ def validate(host: "PluginHost", recipe: str, overrides: Sequence[str]) -> None:
 
 @cli.command("ls")
 @click.argument("kind", required=False)
+@click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def ls(host: "PluginHost", kind: Optional[str], as_json: bool) -> None:
-    """List registered components (of one KIND) with the plugin that gave each."""
+def ls(host: "PluginHost", kind: Optional[str], name: Optional[str], as_json: bool) -> None:
+    """List registered components (of one KIND) with the plugin that gave each; with NAME, that
+    component's parameters (types, defaults, docs); `ls recipes`, the recipes you can run.
+
+    KIND is one of encoders, dynamics, solvers, decoders, data_sources (or a recipe section:
+    encoder, dynamics, solver, decoder, data), or recipes.
+    """
     from .registry import KINDS, did_you_mean
 
+    if kind == "recipes":
+        from .recipe import shipped_recipes
+
+        rows = [(n, "shipped") for n in shipped_recipes()]
+        rows += [(n, f"plugin {p}") for n, p in sorted(host.recipes().items())]
+        if as_json:
+            click.echo(json.dumps([{"name": n, "from": f} for n, f in rows], indent=2))
+            return
+        width = max(len(n) for n, _ in rows)
+        for n, origin in rows:
+            click.echo(f"  {n:<{width}}  {origin}")
+        return
     aliases = {section: k for k, (_, section) in KINDS.items()}
     if kind is not None:
         kind = aliases.get(kind, kind)
         if kind not in KINDS:
             valid = list(KINDS) + list(aliases)
-            raise click.BadParameter(f"unknown kind {kind!r}{did_you_mean(kind, valid)}; valid: "
-                                     f"{', '.join(KINDS)}", param_hint="KIND")
+            raise click.BadParameter(
+                f"unknown kind {kind!r}{did_you_mean(kind, valid)}; valid: {', '.join(KINDS)}",
+                param_hint="KIND",
+            )
+    if kind is not None and name is not None:
+        from .describe import describe
+
+        click.echo(describe(host.registries[kind].get(name, key=f"{KINDS[kind][1]}.type")))
+        return
     kinds = [kind] if kind else list(KINDS)
     if as_json:
-        click.echo(json.dumps({k: [{"name": c.name, "plugin": c.plugin, "help": c.help,
-                                    "from": host.infos[c.plugin].origin()}
-                                   for c in host.registries[k]] for k in kinds}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    k: [
+                        {
+                            "name": c.name,
+                            "plugin": c.plugin,
+                            "help": c.help,
+                            "from": host.infos[c.plugin].origin(),
+                        }
+                        for c in host.registries[k]
+                    ]
+                    for k in kinds
+                },
+                indent=2,
+            )
+        )
         return
     for k in kinds:
         click.echo(f"{k}:")
-        rows = [(c.name, host.plugin_of(c), c.help) for c in host.registries[k]]
-        widths = [max([len(r[i]) for r in rows] + [0]) for i in range(2)]
-        for name, plugin, help_ in rows:
+        listed = [(c.name, host.plugin_of(c), c.help) for c in host.registries[k]]
+        widths = [max([len(r[i]) for r in listed] + [0]) for i in range(2)]
+        for name, plugin, help_ in listed:
             click.echo(f"  {name:<{widths[0]}}  {plugin:<{widths[1]}}  {help_}".rstrip())
 
 
@@ -250,8 +318,9 @@ def plugins(host: "PluginHost", as_json: bool, show_all: bool) -> None:
 
     infos = [i for i in host.infos.values() if show_all or not i.builtin]
     if as_json:
-        click.echo(json.dumps([{**dataclasses.asdict(i), "status": i.status} for i in infos],
-                              indent=2))
+        click.echo(
+            json.dumps([{**dataclasses.asdict(i), "status": i.status} for i in infos], indent=2)
+        )
         return
     if not infos:
         click.echo("no third-party plugins installed (odepipe plugins --all lists the built-ins)")
@@ -266,9 +335,17 @@ def plugins(host: "PluginHost", as_json: bool, show_all: bool) -> None:
         return "; ".join(f"{k}: {', '.join(v)}" for k, v in by_kind.items()) or "-"
 
     head = ("NAME", "DISTRIBUTION", "VERSION", "HOOKS", "COMPONENTS", "STATUS")
-    rows = [(i.name, "built-in" if i.builtin else (i.distribution or "-"), i.version or "-",
-             ", ".join(h.replace("odepipe_register_", "") for h in i.hooks) or "-",
-             textwrap.wrap(provided(i.components), 48) or ["-"], i.status) for i in infos]
+    rows = [
+        (
+            i.name,
+            "built-in" if i.builtin else (i.distribution or "-"),
+            i.version or "-",
+            ", ".join(h.replace("odepipe_register_", "") for h in i.hooks) or "-",
+            textwrap.wrap(provided(i.components), 48) or ["-"],
+            i.status,
+        )
+        for i in infos
+    ]
     widths = [max(len(r[c]) for r in [head] + rows) for c in range(4)]
     widths.append(max([len(line) for r in rows for line in r[4]] + [len(head[4])]))
     for name, dist, version, hooks, components, status in [head[:4] + ([head[4]], head[5])] + rows:
@@ -282,8 +359,9 @@ def plugins(host: "PluginHost", as_json: bool, show_all: bool) -> None:
 @cli.command(cls=ListsRecipes)
 @click.argument("name")
 @click.argument("dest", type=click.Path())
-def cp(name: str, dest: str) -> None:
-    """Copy the shipped recipe NAME to DEST, to edit it."""
+@click.pass_obj
+def cp(host: "PluginHost", name: str, dest: str) -> None:
+    """Copy the shipped (or plugin-shipped) recipe NAME to DEST, to edit it."""
     import importlib.resources
 
     from .errors import RecipeError
@@ -292,34 +370,59 @@ def cp(name: str, dest: str) -> None:
 
     names = shipped_recipes()
     stem = name[:-5] if name.endswith(".yaml") else name
-    if stem not in names:
-        raise RecipeError([f"no shipped recipe {name!r}{did_you_mean(stem, names)}; shipped: "
-                           f"{', '.join(names)}"])
+    plugin_recipe = None if stem in names else host.recipe_text(stem)
+    if stem not in names and plugin_recipe is None:
+        known = names + sorted(host.recipes())
+        raise RecipeError(
+            [f"no shipped recipe {name!r}{did_you_mean(stem, known)}; shipped: {', '.join(known)}"]
+        )
     target = os.path.join(dest, stem + ".yaml") if os.path.isdir(dest) else dest
     if os.path.exists(target):
         raise click.UsageError(f"{target} exists; remove it or choose another DEST")
     source = importlib.resources.files("odepipe.recipes") / f"{stem}.yaml"
     try:
-        with importlib.resources.as_file(source) as src:
-            shutil.copyfile(src, target)
+        if plugin_recipe is not None:
+            with open(target, "w", encoding="utf-8") as f:
+                f.write(plugin_recipe[0])
+        else:
+            with importlib.resources.as_file(source) as src:
+                shutil.copyfile(src, target)
     except OSError as exc:
-        raise OdepipeError(f"cannot write {target}: {exc.strerror or exc}; give a DEST in an "
-                           f"existing, writable folder") from None
+        raise OdepipeError(
+            f"cannot write {target}: {exc.strerror or exc}; give a DEST in an "
+            f"existing, writable folder"
+        ) from None
     click.echo(f"copied {stem} to {target}")
 
 
 @cli.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
-              help="A finished run folder (from odepipe run).")
-@click.option("-n", "n", default=5, show_default=True, type=click.IntRange(min=1),
-              help="Number of draws from the prior.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Folder for files the data source writes (series: samples.csv, samples.png).")
+@click.option(
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="A finished run folder (from odepipe run).",
+)
+@click.option(
+    "-n",
+    "n",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of draws from the prior.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Folder for files the data source writes (series: samples.csv, samples.png).",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the draws.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.pass_obj
-def sample(host: "PluginHost", run_dir: str, n: int, out_dir: Optional[str], seed: int,
-           device: str) -> None:
+def sample(
+    host: "PluginHost", run_dir: str, n: int, out_dir: Optional[str], seed: int, device: str
+) -> None:
     """Decode N draws z0 ~ N(0, I) of a trained run, one printed line per draw."""
     import torch
 
@@ -331,18 +434,104 @@ def sample(host: "PluginHost", run_dir: str, n: int, out_dir: Optional[str], see
     try:
         lines = list(data.sample(model, n, out_dir))
     except OSError as exc:
-        raise CheckpointError(f"cannot write the samples into {out_dir}: "
-                              f"{exc.strerror or exc}; choose a writable --out") from exc
+        raise CheckpointError(
+            f"cannot write the samples into {out_dir}: "
+            f"{exc.strerror or exc}; choose a writable --out"
+        ) from exc
     for line in lines:
         click.echo(line)
+
+
+@cli.command("evaluate")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--split", default="test", show_default=True, help="The split to evaluate.")
+@click.option(
+    "--samples",
+    "-k",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Posterior samples per item for the sampled ELBO and the importance-weighted bound.",
+)
+@click.option("--items", type=click.IntRange(min=1), help="Only the first N items of the split.")
+@click.option(
+    "--batch-size",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Items per evaluation batch (the mutual information's aggregate posterior "
+    "is estimated within a batch).",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 2**32 - 1),
+    help="Seed of the posterior samples.",
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def evaluate(
+    host: "PluginHost",
+    run_dir: str,
+    split: str,
+    samples: int,
+    items: Optional[int],
+    batch_size: int,
+    seed: int,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Evaluate the run in RUN_DIR on a split: bounds computed as bounds (the ELBO with z0
+    sampled, the importance-weighted NLL with K samples), KL, mutual information, active units,
+    the reconstruction at the posterior mean under its own name, perplexities from the bound
+    for text, and the data source's own metrics (series: reconstruction and extrapolation).
+
+    \b
+    odepipe evaluate runs/text_vae-20261201-101500 --samples 100
+    odepipe evaluate runs/spiral-20261201-101500 --json
+    """
+    import torch
+
+    from .errors import DataError
+    from .run.bounds import evaluate_bounds
+    from .run.evaluate import evaluate as at_posterior_mean
+    from .run.folder import load_run
+
+    _, data, model = load_run(run_dir, device, host=host, with_data=True)
+    if split not in data.splits:
+        raise DataError(
+            f"--split {split}: the run's data source has the splits {', '.join(data.splits)}"
+        )
+    target = torch.device(device)
+    metrics = at_posterior_mean(model, data, target, batch_size, items, split=split)
+    metrics.update(
+        evaluate_bounds(
+            model, data, target, batch_size, split=split, samples=samples, limit=items, seed=seed
+        )
+    )
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    width = max(len(k) for k in metrics)
+    click.echo(f"{run_dir}: {split} split, {samples} posterior samples per item")
+    for key, value in metrics.items():
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        click.echo(f"  {key:<{width}}  {shown}")
 
 
 def make_cli(host: "PluginHost") -> click.Group:
     """A command line with odepipe's commands and those ``host`` collected from plugins (the
     host has already refused any that would replace one of odepipe's)."""
-    group = OdepipeGroup(name=cli.name, callback=cli.callback, params=cli.params,
-                         help=cli.help, context_settings=cli.context_settings,
-                         commands=dict(cli.commands))
+    group = OdepipeGroup(
+        name=cli.name,
+        callback=cli.callback,
+        params=cli.params,
+        help=cli.help,
+        context_settings=cli.context_settings,
+        commands=dict(cli.commands),
+    )
     for name, (_, command) in host.commands.items():
         group.add_command(command, name)
     return group
@@ -354,6 +543,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         host = new_host()
     except OdepipeError as exc:
+        args = sys.argv[1:] if argv is None else argv
+        info = getattr(exc, "info", None)
+        if "--traceback" in args and info is not None and info.traceback:
+            click.echo(info.traceback, err=True, nl=False)
         click.echo(f"Error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
     make_cli(host).main(args=argv, prog_name="odepipe", obj=host)

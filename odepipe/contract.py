@@ -1,6 +1,7 @@
 """The error every ``odepipe.testing`` check raises, in a module of its own so that both the
 stage checks (:mod:`odepipe.testing`) and the whole-run check (:mod:`odepipe.end_to_end`) use
 it without importing each other."""
+
 from __future__ import annotations
 
 

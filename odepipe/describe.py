@@ -10,6 +10,7 @@ come from their annotations, the docs from the "Args:" section of the class docs
 
     Args: rtol, atol: tolerances. step_size: the fixed step.   (inline)
 """
+
 from __future__ import annotations
 
 import inspect
@@ -32,18 +33,19 @@ def _args_section(doc: str) -> Dict[str, str]:
         return {}
     docs: Dict[str, str] = {}
     if match.group(2).strip():  # inline: "Args: a, b: text. c: text."
-        text = " ".join([match.group(2)] + [
-            line.strip() for line in doc[match.end():].splitlines()
-            if line.strip()])
+        text = " ".join(
+            [match.group(2)]
+            + [line.strip() for line in doc[match.end() :].splitlines() if line.strip()]
+        )
         marks = list(_INLINE.finditer(text))
         for i, mark in enumerate(marks):
             end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
             for name in mark.group(1).split(","):
-                docs[name.strip()] = text[mark.end():end].strip()
+                docs[name.strip()] = text[mark.end() : end].strip()
         return docs
     current: List[str] = []
     indent: Optional[int] = None
-    for line in doc[match.end():].splitlines()[1:]:
+    for line in doc[match.end() :].splitlines()[1:]:
         if not line.strip():
             continue
         width = len(line) - len(line.lstrip())
@@ -96,8 +98,10 @@ def describe(component: Any) -> str:
         hints = {}
     docs = param_docs(cls)
     origin = component.origin or component.plugin
-    lines = [f"{component.kind} {component.name}  (plugin {origin}; class "
-             f"{cls.__module__}.{cls.__qualname__})"]
+    lines = [
+        f"{component.kind} {component.name}  (plugin {origin}; class "
+        f"{cls.__module__}.{cls.__qualname__})"
+    ]
     if component.help:
         lines.append(f"  {component.help}")
     rows, supplied = [], []
@@ -109,8 +113,9 @@ def describe(component: Any) -> str:
             continue
         kind = _type_name(hints.get(name, p.annotation))
         default = "required" if p.default is p.empty else f"default {p.default!r}"
-        rows.append((f"{component_section(component)}.{name}", f"{kind}, {default}",
-                     docs.get(name, "")))
+        rows.append(
+            (f"{component_section(component)}.{name}", f"{kind}, {default}", docs.get(name, ""))
+        )
     if rows:
         lines.append("parameters:")
         widths = [max(len(r[i]) for r in rows) for i in range(2)]

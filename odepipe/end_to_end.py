@@ -7,6 +7,7 @@ Every method of every component is called through a wrapper that names it, so a 
 "DampedOscillator.plot raised ValueError: ..." instead of ending in a traceback from the
 trainer's inside.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,8 +23,17 @@ from .errors import DataError, OdepipeError, RecipeError
 
 #: the methods of each section's component that a run calls, wrapped to name themselves
 HOOKED = {
-    "data": ("dims", "dataset", "collate", "evaluate", "plot", "sample", "state", "save",
-             "restore"),
+    "data": (
+        "dims",
+        "dataset",
+        "collate",
+        "evaluate",
+        "plot",
+        "sample",
+        "state",
+        "save",
+        "restore",
+    ),
     "encoder": ("forward",),
     "dynamics": ("forward",),
     "solver": ("prepare", "forward"),
@@ -53,8 +63,11 @@ def _wrap(cls: type, method: str) -> Callable[..., Any]:
 
 def traced(cls: type, methods: Sequence[str]) -> type:
     """A subclass of ``cls`` (same name) whose ``methods`` name themselves when they raise."""
-    namespace: Dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
-                                 "__doc__": cls.__doc__}
+    namespace: Dict[str, Any] = {
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+    }
     for method in methods:
         if inspect.isfunction(inspect.getattr_static(cls, method, None)):
             namespace[method] = _wrap(cls, method)
@@ -121,8 +134,10 @@ def _with_steps(recipe: Any, steps: int) -> Any:
 
 
 def _traced_recipe(recipe: Any) -> Any:
-    components = {section: dataclasses.replace(c, cls=traced(c.cls, HOOKED[section]))
-                  for section, c in recipe.components.items()}
+    components = {
+        section: dataclasses.replace(c, cls=traced(c.cls, HOOKED[section]))
+        for section, c in recipe.components.items()
+    }
     return dataclasses.replace(recipe, components=components)
 
 
@@ -144,16 +159,25 @@ def _require(ok: bool, message: str) -> None:
 
 
 def _check_metrics(owner: str, metrics: Any) -> None:
-    _require(isinstance(metrics, dict) and all(isinstance(k, str) for k in metrics),
-             f"{owner}.evaluate must return a dict of str -> number, got {type(metrics).__name__}")
-    bad = [k for k, v in metrics.items()
-           if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)]
-    _require(not bad, f"{owner}.evaluate returned non-finite or non-numeric value(s) for "
-                      f"{', '.join(bad)}; return float sums over the batch's items")
+    _require(
+        isinstance(metrics, dict) and all(isinstance(k, str) for k in metrics),
+        f"{owner}.evaluate must return a dict of str -> number, got {type(metrics).__name__}",
+    )
+    bad = [
+        k
+        for k, v in metrics.items()
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)
+    ]
+    _require(
+        not bad,
+        f"{owner}.evaluate returned non-finite or non-numeric value(s) for "
+        f"{', '.join(bad)}; return float sums over the batch's items",
+    )
 
 
-def _extrapolate(data: Any, model: Any, batch: Any, name: str, checked: List[str],
-                 skipped: Dict[str, str]) -> None:
+def _extrapolate(
+    data: Any, model: Any, batch: Any, name: str, checked: List[str], skipped: Dict[str, str]
+) -> None:
     """The model's extrapolation from a seed prefix past the batch's window; then the CSV
     codec of a :class:`odepipe.SeriesCodecSource` (what ``odepipe extrapolate`` needs)."""
     import torch
@@ -165,9 +189,11 @@ def _extrapolate(data: Any, model: Any, batch: Any, name: str, checked: List[str
     later = batch.times[-1] + (batch.times[1:] - batch.times[:-1]).mean() * torch.arange(1, 4)
     times = torch.cat([batch.times, later.to(batch.times)])
     pred = call(model, "extrapolate", batch.prefix(max(2, T // 2)), times)
-    _require(tuple(pred.shape) == (batch.size, len(times), batch.values.shape[-1]),
-             f"Pipeline.extrapolate with {name}'s decoder gave {tuple(pred.shape)}, expected "
-             f"{(batch.size, len(times), batch.values.shape[-1])}")
+    _require(
+        tuple(pred.shape) == (batch.size, len(times), batch.values.shape[-1]),
+        f"Pipeline.extrapolate with {name}'s decoder gave {tuple(pred.shape)}, expected "
+        f"{(batch.size, len(times), batch.values.shape[-1])}",
+    )
     _require(bool(torch.isfinite(pred).all()), f"extrapolating {name} gave NaN or Inf")
     checked.append("extrapolate")
     try:
@@ -176,24 +202,37 @@ def _extrapolate(data: Any, model: Any, batch: Any, name: str, checked: List[str
         skipped["extrapolate command"] = "this odepipe has no odepipe.capabilities"
         return
     if not isinstance(data, SeriesCodecSource):
-        skipped["extrapolate command"] = (f"{name} is not an odepipe.SeriesCodecSource, so "
-                                          f"`odepipe extrapolate` refuses its runs")
+        skipped["extrapolate command"] = (
+            f"{name} is not an odepipe.SeriesCodecSource, so `odepipe extrapolate` refuses its runs"
+        )
         return
     codec = call(data, "series_codec")
-    missing = [a for a in ("id_column", "time_column", "features", "time_scale", "to_batch",
-                           "decode_values") if not hasattr(codec, a)]
-    _require(not missing, f"{name}.series_codec() returned a {type(codec).__name__} without "
-                          f"{', '.join(missing)}")
+    missing = [
+        a
+        for a in ("id_column", "time_column", "features", "time_scale", "to_batch", "decode_values")
+        if not hasattr(codec, a)
+    ]
+    _require(
+        not missing,
+        f"{name}.series_codec() returned a {type(codec).__name__} without {', '.join(missing)}",
+    )
     values = call(codec, "decode_values", pred.cpu().numpy())
-    _require(tuple(values.shape) == tuple(pred.shape),
-             f"{type(codec).__name__}.decode_values changed the shape {tuple(pred.shape)} to "
-             f"{tuple(values.shape)}")
+    _require(
+        tuple(values.shape) == tuple(pred.shape),
+        f"{type(codec).__name__}.decode_values changed the shape {tuple(pred.shape)} to "
+        f"{tuple(values.shape)}",
+    )
     checked.append("extrapolate command (series codec)")
 
 
-def check_run(recipe: Union[str, Mapping[str, Any], Any], tmp_path: Union[str, os.PathLike],
-              steps: int = 2, overrides: Sequence[str] = (), plugin: Any = None,
-              host: Any = None) -> RunCheck:
+def check_run(
+    recipe: Union[str, Mapping[str, Any], Any],
+    tmp_path: Union[str, os.PathLike],
+    steps: int = 2,
+    overrides: Sequence[str] = (),
+    plugin: Any = None,
+    host: Any = None,
+) -> RunCheck:
     """Runs ``recipe`` end to end in-process, as ``odepipe run`` would, and checks every hook a
     run calls; a failure is a ContractError whose sentence names the method that broke.
 
@@ -215,7 +254,7 @@ def check_run(recipe: Union[str, Mapping[str, Any], Any], tmp_path: Union[str, o
     """
     import torch
 
-    from .run.runs import load_run
+    from .run.folder import load_run
 
     host = _host(plugin, host)
     base = _recipe(recipe, overrides, host)
@@ -224,8 +263,10 @@ def check_run(recipe: Union[str, Mapping[str, Any], Any], tmp_path: Union[str, o
     checked: List[str] = []
     skipped: Dict[str, str] = {}
     summary = _train(_traced_recipe(_with_steps(base, steps)), run_dir, resume=False)
-    _require(summary.get("steps") == steps, f"odepipe.train stopped at step "
-                                            f"{summary.get('steps')} of {steps}")
+    _require(
+        summary.get("steps") == steps,
+        f"odepipe.train stopped at step {summary.get('steps')} of {steps}",
+    )
     checked += ["train", "final evaluation"]
 
     try:
@@ -241,9 +282,9 @@ def check_run(recipe: Union[str, Mapping[str, Any], Any], tmp_path: Union[str, o
         _check_metrics(name, call(data, "evaluate", model, batch))
     checked.append("evaluate")
 
-    import matplotlib
+    from .plotting import pyplot
 
-    matplotlib.use("Agg")
+    pyplot()  # the Agg backend before a plugin's plot imports pyplot
     plots = os.path.join(os.fspath(tmp_path), "check_plots")
     os.makedirs(plots, exist_ok=True)
     call(data, "plot", model, batch, plots)
@@ -259,8 +300,10 @@ def check_run(recipe: Union[str, Mapping[str, Any], Any], tmp_path: Union[str, o
         raise _named_failure(name, "sample", exc) from exc
     else:
         lines = list(lines)
-        _require(len(lines) == 2 and all(isinstance(s, str) for s in lines),
-                 f"{name}.sample(model, 2) must return 2 printable lines, got {lines!r}")
+        _require(
+            len(lines) == 2 and all(isinstance(s, str) for s in lines),
+            f"{name}.sample(model, 2) must return 2 printable lines, got {lines!r}",
+        )
         checked.append("sample")
 
     _extrapolate(data, model, batch, name, checked, skipped)
@@ -269,12 +312,15 @@ def check_run(recipe: Union[str, Mapping[str, Any], Any], tmp_path: Union[str, o
     try:
         json.dumps(state)
     except TypeError as exc:
-        raise ContractError(f"{name}.state() must be JSON-serialisable (it goes into "
-                                f"summary.json): {exc}") from exc
+        raise ContractError(
+            f"{name}.state() must be JSON-serialisable (it goes into summary.json): {exc}"
+        ) from exc
     checked.append("state")
 
     resumed = _train(_traced_recipe(_with_steps(base, steps + 1)), run_dir, resume=True)
-    _require(resumed.get("steps") == steps + 1, f"resuming ran to step {resumed.get('steps')}, "
-                                                f"expected {steps + 1}")
+    _require(
+        resumed.get("steps") == steps + 1,
+        f"resuming ran to step {resumed.get('steps')}, expected {steps + 1}",
+    )
     checked.append("resume")
     return RunCheck(run_dir=run_dir, summary=resumed, checked=checked, skipped=skipped)

@@ -4,6 +4,7 @@ The CLI turns any :class:`OdepipeError` into a message on stderr and exit code 2
 traceback: these errors describe a user's mistake (a recipe, a file, a plugin) and each message
 names what was wrong, where, and the fix.
 """
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -26,7 +27,7 @@ class RecipeError(OdepipeError):
         self.source = source
         where = f" in {source}" if source else ""
         lines = [f"{len(self.problems)} problem(s){where}:"]
-        lines += [f"  - {p}" for p in self.problems[:self.SHOWN]]
+        lines += [f"  - {p}" for p in self.problems[: self.SHOWN]]
         if len(self.problems) > self.SHOWN:
             lines.append(f"  ... and {len(self.problems) - self.SHOWN} more; fix these first")
         super().__init__("\n".join(lines))

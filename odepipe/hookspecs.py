@@ -10,10 +10,11 @@ stage base named in the hook (the registry refuses anything else), or a ``"packa
 reference to it: a reference is checked to exist when plugins load and imported only when a
 recipe or command uses the component, so your plugin costs nothing to runs that do not use it
 and ``odepipe --help`` stays free of torch. ``help`` is a one-line description for
-``odepipe ls`` (the class docstring's first line when omitted). The class's ``__init__`` keyword arguments are
-the recipe parameters of that component; their annotations are used to type-check recipes and
-their defaults are the component's defaults. Arguments that the pipeline supplies itself
-(``latent_dim``, ``obs_dim``, ``vocab_size``, ``seed``) are passed when the signature names them.
+``odepipe ls`` (the class docstring's first line when omitted). The class's ``__init__``
+keyword arguments are the recipe parameters of that component; their annotations are used to
+type-check recipes and their defaults are the component's defaults. Arguments that the
+pipeline supplies itself (``latent_dim``, ``obs_dim``, ``vocab_size``, ``seed``) are passed when
+the signature names them.
 
 These docstrings are the plugin reference; docs/plugins.md is the long form (lifecycle, shapes,
 a template). The README's "Writing a plugin" section and docs/plugins.md document every hook
@@ -21,6 +22,7 @@ with its arguments, and tests/test_plugins.py fails when a hook added here is mi
 is implemented by no test plugin. Hook implementations may take a subset of a spec's
 arguments, never others; odepipe refuses a plugin that does otherwise.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -97,7 +99,8 @@ def odepipe_register_commands(cli: Any) -> None:
     ``cli`` collects them: add commands with ``cli.add_command(cmd)`` or the ``@cli.command()``
     decorator (as on a ``click.Group``). A command that odepipe or another plugin already has
     skips the whole plugin. A command receives the process's plugin host as click's context
-    object (``@click.pass_obj``), to pass to :func:`odepipe.load_run`. Import heavy libraries inside the command, not at module level,
+    object (``@click.pass_obj``), to pass to :func:`odepipe.load_run`. Import heavy libraries
+    inside the command, not at module level,
     so ``odepipe --help`` stays fast.
     """
 

@@ -21,6 +21,7 @@ The host knows nothing of click: it returns the commands plugins offered, and th
 them. Nothing here imports torch: components are registered by reference or by class, and a
 reference is imported only when a recipe or command uses it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -98,8 +99,12 @@ class PluginHost:
             offering one of them is skipped whole.
     """
 
-    def __init__(self, builtins: Sequence[str] = plugin_sources.BUILTIN_PLUGINS,
-                 entry_points: bool = True, reserved_commands: Sequence[str] = ()):
+    def __init__(
+        self,
+        builtins: Sequence[str] = plugin_sources.BUILTIN_PLUGINS,
+        entry_points: bool = True,
+        reserved_commands: Sequence[str] = (),
+    ):
         self.pm = pluggy.PluginManager("odepipe")
         self.pm.add_hookspecs(hookspecs)
         self.registries = Registries()
@@ -110,30 +115,47 @@ class PluginHost:
         self.plugin_recipes: Dict[str, Tuple[str, str]] = {}
         self.reserved_commands = frozenset(reserved_commands)
         self.strict = env_flag(STRICT_ENV)
-        self.disabled = {plugin_sources.normalize(s.strip())
-                         for s in os.environ.get(DISABLE_ENV, "").split(",") if s.strip()}
+        self.disabled = {
+            plugin_sources.normalize(s.strip())
+            for s in os.environ.get(DISABLE_ENV, "").split(",")
+            if s.strip()
+        }
         self.trace = env_flag(TRACE_ENV)
         if self.trace:
             self.pm.add_hookcall_monitoring(self._trace_before, self._trace_after)
         for name in builtins:
-            self._add(PluginInfo(name=name, builtin=True, source="built-in", module=name,
-                                 distribution="odepipe", version=plugin_sources.version("odepipe")),
-                      functools.partial(importlib.import_module, name))
+            self._add(
+                PluginInfo(
+                    name=name,
+                    builtin=True,
+                    source="built-in",
+                    module=name,
+                    distribution="odepipe",
+                    version=plugin_sources.version("odepipe"),
+                ),
+                functools.partial(importlib.import_module, name),
+            )
         if entry_points:
             self._add_entry_points()
 
     # -- loading -------------------------------------------------------------------------------
     def _add_entry_points(self) -> None:
         for ep, dist_name, dist_version in plugin_sources.entry_points():
-            info = PluginInfo(name=ep.name, distribution=dist_name, version=dist_version,
-                              module=ep.value)
+            info = PluginInfo(
+                name=ep.name, distribution=dist_name, version=dist_version, module=ep.value
+            )
             if info.name in self.infos:  # two distributions chose one entry-point name
                 other = self.infos[info.name]
                 info.name = f"{ep.name} ({dist_name})"
                 self.infos[info.name] = info
-                record_failure(info, PluginError(
-                    f"entry point name '{ep.name}' is already used by distribution "
-                    f"{other.origin()}; rename the entry point in one of them"), self.strict)
+                record_failure(
+                    info,
+                    PluginError(
+                        f"entry point name '{ep.name}' is already used by distribution "
+                        f"{other.origin()}; rename the entry point in one of them"
+                    ),
+                    self.strict,
+                )
                 continue
             self._add(info, ep.load)
 
@@ -142,19 +164,21 @@ class PluginHost:
         loaded is not loaded twice); failures are in each returned info's ``error``."""
         infos = []
         for module in modules:
-            self._add(PluginInfo(name=module, source="recipe", module=module),
-                      functools.partial(plugin_sources.import_local, module))
+            self._add(
+                PluginInfo(name=module, source="recipe", module=module),
+                functools.partial(plugin_sources.import_local, module),
+            )
             infos.append(self.infos.get(module) or self._info_of_module(module))
         return infos
 
     def _info_of_module(self, module: str) -> PluginInfo:
-        return next(i for i in self.infos.values() if i.module and
-                    i.module.split(":")[0] == module)
+        return next(i for i in self.infos.values() if i.module and i.module.split(":")[0] == module)
 
     def is_disabled(self, info: PluginInfo) -> bool:
         names = {info.name, info.module or "", info.distribution or ""}
-        return not info.builtin and any(plugin_sources.normalize(n) in self.disabled
-                                        for n in names if n)
+        return not info.builtin and any(
+            plugin_sources.normalize(n) in self.disabled for n in names if n
+        )
 
     def _add(self, info: PluginInfo, load: Callable[[], Any]) -> None:
         """Imports, checks and registers one plugin and stages what it provides; commits it
@@ -166,8 +190,9 @@ class PluginHost:
             info.disabled = True
             return
         try:
-            self._write_trace(f"loading plugin '{info.name}' ({info.origin()}) from "
-                              f"{info.module or 'an object'}")
+            self._write_trace(
+                f"loading plugin '{info.name}' ({info.origin()}) from {info.module or 'an object'}"
+            )
             plugin = load()
             if self.pm.is_registered(plugin):  # a recipe names a module an entry point loaded
                 del self.infos[info.name]
@@ -197,7 +222,7 @@ class PluginHost:
         notebooks do; a failure is recorded in the returned info's ``error``, not warned."""
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         if self.pm.is_registered(plugin):
-            return self.infos[self.pm.get_name(plugin)]
+            return self.infos[str(self.pm.get_name(plugin))]
         self._add(PluginInfo(name=name, source="object", module=name), lambda: plugin)
         return self.infos[name]
 
@@ -216,17 +241,25 @@ class PluginHost:
             registry = self.registries[kind]
             taken: set = set()
 
-            def register(name: str, cls: Any, help: Optional[str] = None, *, _reg=registry,
-                         _taken=taken, _kind=kind) -> None:
+            def register(
+                name: str,
+                cls: Any,
+                help: Optional[str] = None,
+                *,
+                _reg=registry,
+                _taken=taken,
+                _kind=kind,
+            ) -> None:
                 if isinstance(name, str):
                     info.offered.setdefault(_kind, []).append(name)
                 target = cls if isinstance(cls, str) else getattr(cls, "__qualname__", cls)
-                self._write_trace(f"plugin '{plugin_name}' registers {_kind} {name!r} -> "
-                                  f"{target}")
+                self._write_trace(f"plugin '{plugin_name}' registers {_kind} {name!r} -> {target}")
                 component = _reg.check(name, cls, plugin_name, one_line(help or ""))
                 if name in _taken:
-                    raise RegistryError(f"plugin '{plugin_name}' registered {_kind} name "
-                                        f"{name!r} twice; register each name once")
+                    raise RegistryError(
+                        f"plugin '{plugin_name}' registered {_kind} name "
+                        f"{name!r} twice; register each name once"
+                    )
                 _taken.add(name)
                 staged.append(dataclasses.replace(component, origin=origin))
 
@@ -243,12 +276,16 @@ class PluginHost:
         self.infos[plugin_name].offered["commands"] = list(collector.commands)
         for name in collector.commands:
             if name in self.reserved_commands:
-                raise RegistryError(f"command {name!r} is already a command of odepipe itself; "
-                                    f"a plugin may not replace it; rename the command")
+                raise RegistryError(
+                    f"command {name!r} is already a command of odepipe itself; "
+                    f"a plugin may not replace it; rename the command"
+                )
             if name in self.commands:
-                raise RegistryError(f"command {name!r} is added twice: by plugin "
-                                    f"'{self.commands[name][0]}' and by plugin '{plugin_name}'; "
-                                    f"rename one of them")
+                raise RegistryError(
+                    f"command {name!r} is added twice: by plugin "
+                    f"'{self.commands[name][0]}' and by plugin '{plugin_name}'; "
+                    f"rename one of them"
+                )
         return collector.commands
 
     def _collect_recipes(self, plugin_name: str) -> Dict[str, str]:
@@ -256,8 +293,11 @@ class PluginHost:
         another plugin already gave skips the whole plugin, as for commands."""
         if "odepipe_register_recipes" not in self.infos[plugin_name].hooks:
             return {}
-        collector = RecipeCollector(plugin_name, self.infos[plugin_name].offered,
-                                    {n: p for n, (p, _) in self.plugin_recipes.items()})
+        collector = RecipeCollector(
+            plugin_name,
+            self.infos[plugin_name].offered,
+            {n: p for n, (p, _) in self.plugin_recipes.items()},
+        )
         self._caller("odepipe_register_recipes", plugin_name)(register=collector.register)
         return collector.recipes
 
@@ -288,8 +328,10 @@ class PluginHost:
         skipped = self.skipped()
         for info in skipped:
             if name in info.offered.get(kind, []):
-                return (f"plugin '{info.name}' ({info.origin()}) that registers it was skipped: "
-                        f"{info.error}")
+                return (
+                    f"plugin '{info.name}' ({info.origin()}) that registers it was skipped: "
+                    f"{info.error}"
+                )
         unknown = [i for i in skipped if not any(i.offered.values())]
         if not unknown:
             return None
@@ -309,8 +351,10 @@ class PluginHost:
     def recipes(self) -> Dict[str, str]:
         """Recipe name -> 'plugin (distribution version)' for every plugin-shipped recipe,
         sorted by name (for ``odepipe ls recipes``)."""
-        return {n: f"{p} ({self.infos[p].origin()})"
-                for n, (p, _) in sorted(self.plugin_recipes.items())}
+        return {
+            n: f"{p} ({self.infos[p].origin()})"
+            for n, (p, _) in sorted(self.plugin_recipes.items())
+        }
 
     # -- tracing (ODEPIPE_TRACE_PLUGINS) --------------------------------------------------------
     def _write_trace(self, text: str) -> None:
@@ -327,8 +371,9 @@ class PluginHost:
     def _trace_before(self, hook_name: str, hook_impls: Sequence[Any], kwargs: Any) -> None:
         _trace_writer(f"{hook_name}: calling {self._impl_names(hook_impls)}")
 
-    def _trace_after(self, outcome: Any, hook_name: str, hook_impls: Sequence[Any],
-                     kwargs: Any) -> None:
+    def _trace_after(
+        self, outcome: Any, hook_name: str, hook_impls: Sequence[Any], kwargs: Any
+    ) -> None:
         exc = outcome.exception
         result = f"raised {type(exc).__name__}: {one_line(exc)}" if exc is not None else "done"
         _trace_writer(f"{hook_name}: {self._impl_names(hook_impls)} {result}")
@@ -356,21 +401,27 @@ def check_hookimpls(pm: pluggy.PluginManager, plugin: Any) -> None:
         marked = pm.parse_hookimpl_opts(plugin, attr) is not None
         if attr not in HOOK_ARGS:
             if marked:
-                problems.append(f"unknown hook '{attr}'{did_you_mean(attr, list(HOOK_ARGS))}; "
-                                f"hooks: {', '.join(HOOK_ARGS)}")
+                problems.append(
+                    f"unknown hook '{attr}'{did_you_mean(attr, list(HOOK_ARGS))}; "
+                    f"hooks: {', '.join(HOOK_ARGS)}"
+                )
             continue
         if not marked:
-            problems.append(f"function '{attr}' is not marked @odepipe.hookimpl, so it would "
-                            f"never be called; add the decorator")
+            problems.append(
+                f"function '{attr}' is not marked @odepipe.hookimpl, so it would "
+                f"never be called; add the decorator"
+            )
             continue
         params = list(inspect.signature(func).parameters)
         if params[:1] in (["self"], ["cls"]) and not inspect.ismethod(func):
             params = params[1:]  # a class registered as the plugin: its methods' own first arg
         extra = [p for p in params if p not in HOOK_ARGS[attr]]
         if extra:
-            problems.append(f"hook {attr}({', '.join(params)}) does not match its spec "
-                            f"{attr}({', '.join(HOOK_ARGS[attr])}): unknown argument(s) "
-                            f"{', '.join(extra)}")
+            problems.append(
+                f"hook {attr}({', '.join(params)}) does not match its spec "
+                f"{attr}({', '.join(HOOK_ARGS[attr])}): unknown argument(s) "
+                f"{', '.join(extra)}"
+            )
     if problems:
         raise PluginError("; ".join(problems))
 

@@ -1,4 +1,5 @@
 """The one place the stages meet: encode -> sample z0 -> evolve -> decode, and the ELBO."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,8 +43,15 @@ class Pipeline(nn.Module):
             the KL term (a plain autoencoder of the same network).
     """
 
-    def __init__(self, encoder: Encoder, dynamics: Dynamics, solver: Solver, decoder: Decoder,
-                 latent_dim: int, variational: bool = True):
+    def __init__(
+        self,
+        encoder: Encoder,
+        dynamics: Dynamics,
+        solver: Solver,
+        decoder: Decoder,
+        latent_dim: int,
+        variational: bool = True,
+    ):
         super().__init__()
         self.encoder, self.dynamics, self.solver, self.decoder = encoder, dynamics, solver, decoder
         self.latent_dim = latent_dim
@@ -70,8 +78,9 @@ class Pipeline(nn.Module):
     def decode(self, zt: torch.Tensor, batch: Batch) -> torch.distributions.Distribution:
         return self.decoder(zt, batch)
 
-    def forward(self, batch: Batch, sample: Optional[bool] = None,
-                noise: Optional[torch.Tensor] = None) -> Output:
+    def forward(
+        self, batch: Batch, sample: Optional[bool] = None, noise: Optional[torch.Tensor] = None
+    ) -> Output:
         """``sample`` defaults to sampling z0 in training mode for a VAE; ``noise`` fixes the
         standard-normal draw (the trainer derives it from the seed and step)."""
         posterior = self.encode(batch)
@@ -91,8 +100,14 @@ class Pipeline(nn.Module):
             lp = lp * mask
         return lp.flatten(1).sum(1)
 
-    def elbo(self, batch: Batch, beta: float = 1.0, free_bits: float = 0.0,
-             sample: Optional[bool] = None, noise: Optional[torch.Tensor] = None) -> Loss:
+    def elbo(
+        self,
+        batch: Batch,
+        beta: float = 1.0,
+        free_bits: float = 0.0,
+        sample: Optional[bool] = None,
+        noise: Optional[torch.Tensor] = None,
+    ) -> Loss:
         """ELBO = log p(x|z) - beta * KL(q(z0|x) || N(0, I)), averaged over the batch.
 
         ``free_bits`` (nats per latent dimension, batch-averaged) keeps the KL term from pushing
@@ -131,19 +146,26 @@ class Pipeline(nn.Module):
             raise ModelError(
                 f"the encoder returned a posterior of shape {tuple(post.mean.shape)}, but "
                 f"model.latent_dim={self.latent_dim}; fix the encoder's output size or "
-                f"model.latent_dim")
+                f"model.latent_dim"
+            )
         z0 = post.mean
         dz = self.dynamics(small.times.reshape(-1)[0], z0)
         if dz.shape != z0.shape:
-            raise ModelError(f"the dynamics returned dz/dt of shape {tuple(dz.shape)} for z of "
-                             f"shape {tuple(z0.shape)}; check dynamics.type and its latent_dim")
+            raise ModelError(
+                f"the dynamics returned dz/dt of shape {tuple(dz.shape)} for z of "
+                f"shape {tuple(z0.shape)}; check dynamics.type and its latent_dim"
+            )
         zt = self.evolve(z0, small.times)
         expected = (small.size, small.data.shape[1], self.latent_dim)
         if tuple(zt.shape) != expected:
-            raise ModelError(f"the solver returned {tuple(zt.shape)}, expected {expected} "
-                             f"(batch, time, latent); check solver.type")
+            raise ModelError(
+                f"the solver returned {tuple(zt.shape)}, expected {expected} "
+                f"(batch, time, latent); check solver.type"
+            )
         lp = self.decode(zt, small).log_prob(small.data)
         if tuple(lp.shape) != tuple(small.data.shape):
-            raise ModelError(f"the decoder's log_prob has shape {tuple(lp.shape)} but the data "
-                             f"has shape {tuple(small.data.shape)}; check decoder.type against "
-                             f"data.type")
+            raise ModelError(
+                f"the decoder's log_prob has shape {tuple(lp.shape)} but the data "
+                f"has shape {tuple(small.data.shape)}; check decoder.type against "
+                f"data.type"
+            )

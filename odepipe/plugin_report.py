@@ -1,5 +1,6 @@
 """What odepipe tells about each plugin: its origin and status for ``odepipe plugins``, and the
 one warning line (or, in strict mode, the error) when a plugin is skipped."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -77,8 +78,10 @@ def cause_of(exc: BaseException) -> str:
     if isinstance(exc, (PluginError, RegistryError)):
         return one_line(exc)
     if isinstance(exc, SystemExit):
-        return one_line(f"failed to load: it raised SystemExit({exc.code!r}); a plugin must "
-                        f"raise an exception, never exit the process")
+        return one_line(
+            f"failed to load: it raised SystemExit({exc.code!r}); a plugin must "
+            f"raise an exception, never exit the process"
+        )
     return one_line(f"{type(exc).__name__}: {exc}")
 
 
@@ -94,8 +97,11 @@ def skip_message(info: PluginInfo) -> str:
 def traceback_report(infos: List[PluginInfo]) -> str:
     """The tracebacks of the given skipped plugins, each under a header naming the plugin:
     what ``odepipe --traceback`` prints after the warning lines."""
-    parts = [f"odepipe: traceback of skipped plugin '{i.name}' ({i.origin()}):\n{i.traceback}"
-             for i in infos if i.traceback]
+    parts = [
+        f"odepipe: traceback of skipped plugin '{i.name}' ({i.origin()}):\n{i.traceback}"
+        for i in infos
+        if i.traceback
+    ]
     return "".join(parts)
 
 
@@ -112,6 +118,7 @@ def record_failure(info: PluginInfo, exc: BaseException, strict: bool) -> None:
         return
     message = skip_message(info)
     if strict:
-        raise SkippedPluginError(f"{message} (unset {STRICT_ENV} to skip broken plugins with a "
-                                 f"warning)", info) from exc
+        raise SkippedPluginError(
+            f"{message} (unset {STRICT_ENV} to skip broken plugins with a warning)", info
+        ) from exc
     warnings.warn(message, PluginWarning, stacklevel=4)

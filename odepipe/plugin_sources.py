@@ -1,5 +1,6 @@
 """Where plugins come from: the built-in bundles, the ``odepipe`` entry-point group, and the
 modules a recipe names. Finding them imports nothing of theirs."""
+
 from __future__ import annotations
 
 import importlib
@@ -37,7 +38,8 @@ def entry_points() -> List[Tuple[md.EntryPoint, Optional[str], Optional[str]]]:
     """(entry point, distribution name, version) for the ``odepipe`` group, one distribution
     once even when it is visible twice on an odd ``sys.path`` (the first copy wins, as imports
     do)."""
-    seen, found = set(), []
+    seen: set = set()
+    found: List[Tuple[md.EntryPoint, Optional[str], Optional[str]]] = []
     for dist in md.distributions():
         try:
             name = dist.metadata["Name"]

@@ -3,6 +3,7 @@
 Lookups of unknown names answer with "did you mean" and every valid name; a duplicate name is
 refused naming both plugins; a class that does not subclass its stage base is refused.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,7 @@ KINDS = {
 
 def valid_name(name: object) -> bool:
     """Component and recipe names: non-empty strings of letters, digits, '_' or '-'."""
-    return isinstance(name, str) and bool(name) and \
-        name.replace("_", "").replace("-", "").isalnum()
+    return isinstance(name, str) and bool(name) and name.replace("_", "").replace("-", "").isalnum()
 
 
 def did_you_mean(word: str, options: List[str]) -> str:
@@ -70,7 +70,8 @@ class Component:
             raise RegistryError(
                 f"{self.kind} {self.name!r} of plugin '{self.origin or self.plugin}' could not "
                 f"be imported from {self.target}: {type(exc).__name__}: "
-                f"{' '.join(str(exc).split())}") from exc
+                f"{' '.join(str(exc).split())}"
+            ) from exc
         _check_class(self.kind, self.name, cls, self.origin or self.plugin)
         return cls
 
@@ -96,7 +97,8 @@ def _check_class(kind: str, name: str, cls: object, plugin: str) -> None:
     if not (inspect.isclass(cls) and stages is not None and issubclass(cls, getattr(stages, base))):
         raise RegistryError(
             f"plugin '{plugin}' registered {name!r} as {kind}, but {cls!r} is not a "
-            f"subclass of odepipe.{base}; derive it from odepipe.{base}")
+            f"subclass of odepipe.{base}; derive it from odepipe.{base}"
+        )
 
 
 def _check_reference(kind: str, name: str, target: str, plugin: str) -> None:
@@ -104,8 +106,10 @@ def _check_reference(kind: str, name: str, target: str, plugin: str) -> None:
     it, so loading plugins stays cheap) and an attribute."""
     module, sep, attr = target.partition(":")
     if not (sep and module and attr.isidentifier()):
-        raise RegistryError(f"plugin '{plugin}' registered {kind} {name!r} as {target!r}; a "
-                            f"reference must read 'package.module:ClassName'")
+        raise RegistryError(
+            f"plugin '{plugin}' registered {kind} {name!r} as {target!r}; a "
+            f"reference must read 'package.module:ClassName'"
+        )
     try:
         found = importlib.util.find_spec(module)
     except (ImportError, ValueError) as exc:
@@ -113,8 +117,10 @@ def _check_reference(kind: str, name: str, target: str, plugin: str) -> None:
     else:
         why = ""
     if found is None:
-        raise RegistryError(f"plugin '{plugin}' registered {kind} {name!r} from module "
-                            f"{module!r}, which cannot be found{why}")
+        raise RegistryError(
+            f"plugin '{plugin}' registered {kind} {name!r} from module "
+            f"{module!r}, which cannot be found{why}"
+        )
 
 
 class Registry:
@@ -129,9 +135,12 @@ class Registry:
     def check(self, name: object, cls: object, plugin: str, help: str = "") -> Component:
         """Validates one registration without adding it; returns the Component it would add."""
         if not valid_name(name):
+            singular = self.kind[:-1] if self.kind.endswith("s") else self.kind
             raise RegistryError(
-                f"plugin '{plugin}' registered {self.kind[:-1] if self.kind.endswith('s') else self.kind} "
-                f"name {name!r}: names must be non-empty strings of letters, digits, '_' or '-'")
+                f"plugin '{plugin}' registered {singular} "
+                f"name {name!r}: names must be non-empty strings of letters, digits, '_' or '-'"
+            )
+        assert isinstance(name, str)  # valid_name refused anything else
         if isinstance(cls, str):
             _check_reference(self.kind, name, cls, plugin)
         else:
@@ -140,7 +149,8 @@ class Registry:
             other = self._items[name].plugin
             raise RegistryError(
                 f"{self.kind} name {name!r} is registered twice: by plugin '{other}' and by "
-                f"plugin '{plugin}'; rename one of them")
+                f"plugin '{plugin}'; rename one of them"
+            )
         return Component(self.kind, name, cls, plugin, help)
 
     def add(self, component: Component) -> None:
@@ -155,7 +165,8 @@ class Registry:
         where = f"{key}: " if key else ""
         raise RegistryError(
             f"{where}unknown {self.kind} type {name!r}{did_you_mean(name, self.names())}; "
-            f"valid: {', '.join(self.names())}")
+            f"valid: {', '.join(self.names())}"
+        )
 
     def names(self) -> List[str]:
         return sorted(self._items)

@@ -13,6 +13,7 @@ kind only). For a DataSource, ``supports`` is the kind of batches it gives.
 
 The full contract, with the lifecycle of a run, is docs/plugins.md.
 """
+
 from __future__ import annotations
 
 import abc
@@ -55,7 +56,9 @@ class Batch:
     @property
     def data(self) -> torch.Tensor:
         """The observed tensor, whichever kind this batch carries (a property)."""
-        return self.values if self.values is not None else self.tokens
+        data = self.values if self.values is not None else self.tokens
+        assert data is not None, "a Batch carries values or tokens"
+        return data
 
     @property
     def size(self) -> int:
@@ -76,12 +79,18 @@ class Batch:
 
     def prefix(self, length: int) -> "Batch":
         """The first ``length`` time points: the seed that extrapolation starts from."""
+
         def cut(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
             return None if x is None else x[:, :length]
 
         times = self.times[..., :length]
-        return Batch(times=times, values=cut(self.values), tokens=cut(self.tokens),
-                     mask=cut(self.mask), extras=dict(self.extras))
+        return Batch(
+            times=times,
+            values=cut(self.values),
+            tokens=cut(self.tokens),
+            mask=cut(self.mask),
+            extras=dict(self.extras),
+        )
 
 
 @dataclasses.dataclass
@@ -193,7 +202,7 @@ class DataSource(abc.ABC):
     supports: ClassVar[Tuple[str, ...]] = BOTH
 
     @abc.abstractmethod
-    def dataset(self, split: str) -> torch.utils.data.Dataset:
+    def dataset(self, split: str) -> Sequence[Any]:
         """The items of one split; ``collate`` turns a list of them into a Batch."""
 
     @abc.abstractmethod
@@ -202,7 +211,7 @@ class DataSource(abc.ABC):
 
     @abc.abstractmethod
     def dims(self) -> Dict[str, int]:
-        """Sizes other stages are built with, e.g. ``{"obs_dim": 2}`` or ``{"vocab_size": 8000}``."""
+        """Sizes other stages are built with: ``{"obs_dim": 2}`` or ``{"vocab_size": 8000}``."""
 
     def evaluate(self, model: Any, batch: Batch) -> Dict[str, float]:
         """Data-specific metrics on one evaluation batch (already on the device), under

@@ -11,6 +11,7 @@ only from its ``dims()`` once it is built.
 :func:`support_problems` turns a mismatch into recipe problems ("encoder.type: ... supports
 series data only, but data type 'text' gives tokens; ...") before anything is built.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -33,8 +34,10 @@ def _declared(cls: type) -> Optional[Tuple[str, ...]]:
             kinds = (value,) if isinstance(value, str) else tuple(value)
             unknown = [k for k in kinds if k not in DATA_KINDS]
             if unknown or not kinds:
-                raise TypeError(f"{cls.__qualname__}.supports = {value!r}: use a tuple of "
-                                f"{', '.join(map(repr, DATA_KINDS))}")
+                raise TypeError(
+                    f"{cls.__qualname__}.supports = {value!r}: use a tuple of "
+                    f"{', '.join(map(repr, DATA_KINDS))}"
+                )
             return kinds
     return None
 
@@ -46,11 +49,14 @@ def supported(cls: type) -> Tuple[str, ...]:
     if declared is not None:
         return declared
     try:
-        params = inspect.signature(cls.__init__).parameters
+        params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
     except (TypeError, ValueError):
         return DATA_KINDS
-    required = [kind for kind, arg in _SIZE_ARG.items()
-                if arg in params and params[arg].default is inspect.Parameter.empty]
+    required = [
+        kind
+        for kind, arg in _SIZE_ARG.items()
+        if arg in params and params[arg].default is inspect.Parameter.empty
+    ]
     return tuple(required) if len(required) == 1 else DATA_KINDS
 
 
@@ -76,8 +82,9 @@ def _alternatives(section: str, kind: str, registries: Any) -> List[str]:
     return names
 
 
-def support_problems(components: Mapping[str, Any], registries: Any = None,
-                     kind: Optional[str] = None) -> List[str]:
+def support_problems(
+    components: Mapping[str, Any], registries: Any = None, kind: Optional[str] = None
+) -> List[str]:
     """Recipe problems for stages that do not support the data's kind.
 
     Args:
@@ -107,8 +114,10 @@ def support_problems(components: Mapping[str, Any], registries: Any = None,
         if registries is not None:
             fits = _alternatives(section, kind, registries)
             fix = f"; use a {section} type that supports {kind}: {', '.join(fits) or '(none)'}"
-        problems.append(f"{section}.type: {section} type {component.type!r} supports "
-                        f"{' and '.join(kinds)} data only, but {gives}{fix}")
+        problems.append(
+            f"{section}.type: {section} type {component.type!r} supports "
+            f"{' and '.join(kinds)} data only, but {gives}{fix}"
+        )
     return problems
 
 

@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 import odepipe
-from odepipe.run import rundir
+from odepipe import Run
 from odepipe.cli import cli
 from odepipe.recipe import load_recipe
 from odepipe.testing import check_data_source
@@ -117,7 +117,7 @@ def test_shipped_example_resolves_and_trains(tmp_path):
     assert fresh.read_text() == open(shipped).read()  # the shipped file is the generator's
     recipe = load_recipe("csv_example", ["train.steps=3", "train.plot=false",
                                          "train.checkpoint_every=0"])
-    out = rundir.prepare(str(tmp_path / "run"))
+    out = Run.create(str(tmp_path / "run")).path
     summary = train(recipe, out, progress=False)
     assert summary["data"]["features"] == ["x", "v"]
     assert json.load(open(os.path.join(out, "summary.json")))["data"] == summary["data"]
@@ -128,7 +128,7 @@ def test_a_run_without_test_split_trains_and_plots(tmp_path):
     recipe = load_recipe("csv_example", [f"data.path={_write(tmp_path, GOOD)}",
                                          "data.test_fraction=0", "train.steps=2",
                                          "train.plot=true", "train.batch_size=3"])
-    out = rundir.prepare(str(tmp_path / "run"))
+    out = Run.create(str(tmp_path / "run")).path
     summary = train(recipe, out, progress=False)
     assert summary["steps"] == 2 and not any(k.startswith("test_") for k in summary)
     assert os.path.isfile(os.path.join(out, "plots", "loss.png"))

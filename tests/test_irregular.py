@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from odepipe import Batch
-from odepipe.run import rundir
+from odepipe import Run
 from odepipe.recipe import load_recipe
 from odepipe.run.train import train
 from odepipe.testing import check_encoder, make_batch
@@ -98,9 +98,9 @@ def test_irregular_training_lowers_the_loss(tmp_path, overrides):
     recipe = load_recipe("spiral_irregular", TINY_SPIRAL + [
         "train.steps=25", "train.log_every=1", "data.n_irregular=30", "train.lr=0.02",
         "encoder.hidden_size=8", "train.checkpoint_every=0"] + overrides)
-    out = rundir.prepare(str(tmp_path / "run"))
+    out = Run.create(str(tmp_path / "run")).path
     summary = train(recipe, out, progress=False)
-    losses = [r["loss"] for r in rundir.read_metrics(out) if "loss" in r]
+    losses = [r["loss"] for r in Run(out).read_metrics() if "loss" in r]
     assert sum(losses[-5:]) < sum(losses[:5])
     assert math.isfinite(summary["test_extrap_mse"])
 

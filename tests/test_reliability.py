@@ -102,12 +102,16 @@ def test_garbage_and_foreign_checkpoints_are_clear_errors(tmp_path):
         load_checkpoint(str(other))
 
 
-def test_recipe_cannot_import_code_through_a_type_name(tmp_path):
-    before = set(sys.modules)
-    result = CliRunner().invoke(cli, ["validate", "spiral", "encoder=os.path:join",
-                                      "data=subprocess"])
+def test_recipe_cannot_import_code_through_a_type_name(tmp_path, monkeypatch):
+    marker = tmp_path / "imported"
+    module = f"odepipe_type_name_probe_{os.getpid()}"
+    (tmp_path / f"{module}.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = CliRunner().invoke(cli, ["validate", "spiral", f"encoder={module}:Encoder",
+                                      f"data={module}"])
     assert result.exit_code == 2 and "unknown encoder type" in result.output
-    assert "subprocess" in before or "subprocess" not in set(sys.modules) - before
+    assert "unknown data type" in result.output
+    assert not marker.exists() and module not in sys.modules
 
 
 def test_unwritable_output_folder(tmp_path):

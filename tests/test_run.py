@@ -39,8 +39,8 @@ def test_outputs_of_a_run(tmp_path):
     assert any(r.get("kind") == "eval" for r in lines)
     saved = json.load(open(os.path.join(out, "summary.json")))
     assert saved == json.loads(json.dumps(summary))
-    for key in ("test_recon_mse_clean", "test_extrap_mse", "test_elbo", "nfe_forward_per_step",
-                "seconds"):
+    for key in ("test_recon_mse_clean", "test_extrap_mse", "test_elbo_at_mean",
+                "test_elbo_sampled", "test_nll_iw10", "nfe_forward_per_step", "seconds"):
         assert key in saved
     assert sorted(os.listdir(os.path.join(out, "plots"))) == ["loss.png", "spirals.png"]
     resolved = yaml.safe_load(open(os.path.join(out, "recipe.yaml")))

@@ -63,9 +63,11 @@ def text_run(tmp_path_factory, text_file):
 def test_run_on_a_users_text_file_reports_text_metrics(text_run):
     summary = json.loads((text_run / "summary.json").read_text())
     for split in ("valid", "test"):
-        for key in ("perplexity", "nll_per_token", "nll_per_sentence", "kl", "elbo",
-                    "active_units"):
+        for key in ("perplexity", "nll_per_token", "nll_per_sentence", "kl", "elbo_at_mean",
+                    "elbo_sampled", "nll_iw10", "ppl_token_iw10", "mi", "active_units"):
             assert f"{split}_{key}" in summary
+        # bounds computed as bounds: the importance-weighted one is at least the sampled ELBO
+        assert -summary[f"{split}_nll_iw10"] >= summary[f"{split}_elbo_sampled"] - 1e-6
         assert summary[f"{split}_nll_per_sentence"] == pytest.approx(-summary[f"{split}_log_lik"],
                                                                      rel=1e-4)
     assert summary["steps"] == 3
@@ -86,7 +88,7 @@ def test_interpolate_sentences_uses_the_run(text_run):
 
 
 def test_unknown_words_go_through_pieces(text_run):
-    _, data, _ = __import__("odepipe.run.runs", fromlist=["load_run"]).load_run(str(text_run))
+    _, data, _ = odepipe.load_run(str(text_run))
     pieces = data.tokenizer.pieces("the zebra xylophoned")
     assert len(pieces) > 3 and data.tokenizer.encode(["zebra"])[0]
     result = _invoke("interpolate-sentences", "the zebra xylophoned quietly", "Zürich 42 !",
@@ -238,7 +240,7 @@ def test_text_decoder_likelihood_greedy_and_word_dropout():
 
 
 def test_sample_decodes_prior_draws(text_run, tmp_path):
-    from odepipe.run.runs import load_run
+    from odepipe import load_run
 
     _, data, model = load_run(str(text_run))
     lines = data.sample(model, 3, str(tmp_path))

@@ -5,6 +5,7 @@ Files and override values go through :mod:`.safe_yaml` (no duplicate keys, bound
 and alias expansion); messages show values through :mod:`.shorten`. A type switch by override
 (``encoder=lstm``) is returned beside the tree, never written into it: validation needs to know
 which parameters came along from the old type."""
+
 from __future__ import annotations
 
 import copy
@@ -45,16 +46,21 @@ def resolve_path(recipe: str, host: Optional["PluginHost"] = None) -> Tuple[str,
         try:
             size = path.stat().st_size
             if size > safe_yaml.MAX_BYTES:  # refused before reading it
-                raise RecipeError([f"{path} is {size} bytes, more than the "
-                                   f"{safe_yaml.MAX_BYTES} bytes (1 MiB) a recipe may hold; a "
-                                   f"recipe names settings, data belongs in the files it names"],
-                                  str(path))
+                raise RecipeError(
+                    [
+                        f"{path} is {size} bytes, more than the "
+                        f"{safe_yaml.MAX_BYTES} bytes (1 MiB) a recipe may hold; a "
+                        f"recipe names settings, data belongs in the files it names"
+                    ],
+                    str(path),
+                )
             return path.read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise RecipeError([f"cannot read {path}: {exc}"]) from exc
     name = path.name[:-5] if path.name.endswith(".yaml") else path.name
-    if name in shipped_recipes() and (len(path.parts) == 1 or not path.parent.exists()
-                                      or path.parent.name == "recipes"):
+    if name in shipped_recipes() and (
+        len(path.parts) == 1 or not path.parent.exists() or path.parent.name == "recipes"
+    ):
         text = importlib.resources.files("odepipe.recipes").joinpath(name + ".yaml").read_text()
         return text, f"{name} (shipped)"
     if host is not None and len(path.parts) == 1:
@@ -62,9 +68,13 @@ def resolve_path(recipe: str, host: Optional["PluginHost"] = None) -> Tuple[str,
         if found is not None:
             return found
     names = shipped_recipes() + sorted(host.recipes() if host is not None else ())
-    raise RecipeError([f"no recipe file {short(recipe)}{did_you_mean(clip(name), names)}; give "
-                       f"a path to a YAML file or a shipped or plugin recipe: "
-                       f"{', '.join(names)}"])
+    raise RecipeError(
+        [
+            f"no recipe file {short(recipe)}{did_you_mean(clip(name), names)}; give "
+            f"a path to a YAML file or a shipped or plugin recipe: "
+            f"{', '.join(names)}"
+        ]
+    )
 
 
 def parse_yaml(text: str, source: str) -> Dict[str, Any]:
@@ -82,14 +92,16 @@ def parse_yaml(text: str, source: str) -> Dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise RecipeError([f"a recipe must be a mapping of sections, got {type(data).__name__}"],
-                          source)
+        raise RecipeError(
+            [f"a recipe must be a mapping of sections, got {type(data).__name__}"], source
+        )
     return data
 
 
 # -- overrides ---------------------------------------------------------------------------------
-def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str],
-                    problems: List[str]) -> Tuple[Dict[str, Any], Retyped]:
+def apply_overrides(
+    raw: Dict[str, Any], overrides: Sequence[str], problems: List[str]
+) -> Tuple[Dict[str, Any], Retyped]:
     """Applies ``key.sub=value`` overrides (values read as YAML by :mod:`.safe_yaml`).
 
     ``encoder=lstm`` is shorthand for a new component type. Returns the tree and, per retyped
@@ -99,15 +111,17 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str],
     retyped: Retyped = {}
     for item in overrides:
         if not isinstance(item, str) or "=" not in item:
-            problems.append(f"override {short(item)} is not KEY=VALUE (for example "
-                            f"train.steps=100)")
+            problems.append(
+                f"override {short(item)} is not KEY=VALUE (for example train.steps=100)"
+            )
             continue
         key, text = item.split("=", 1)
         key = key.strip()
         parts = key.split(".")
         if not key or any(not p for p in parts):
-            problems.append(f"override {short(item)} has an empty key part; write e.g. "
-                            f"solver.rtol=1e-3")
+            problems.append(
+                f"override {short(item)} has an empty key part; write e.g. solver.rtol=1e-3"
+            )
             continue
         try:
             value = safe_yaml.load(text) if text.strip() else None
@@ -128,8 +142,9 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str],
         for i, part in enumerate(parts[:-1]):
             if not isinstance(node.get(part), dict):
                 if part in node and node[part] is not None:
-                    problems.append(f"override {short(item)}: {clip('.'.join(parts[:i + 1]))} "
-                                    f"is not a mapping")
+                    problems.append(
+                        f"override {short(item)}: {clip('.'.join(parts[: i + 1]))} is not a mapping"
+                    )
                     break
                 node[part] = {}
             node = node[part]

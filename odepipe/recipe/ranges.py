@@ -8,6 +8,7 @@ class is constructed directly from Python. Constructors keep only what a range c
 in 64 bits, declared or not: ``nan <= 0`` is False, so NaN passes any comparison written by
 hand, and ``torch.manual_seed(10**23)`` overflows.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -80,16 +81,23 @@ class Range:
     example: Optional[float] = None
 
     def __post_init__(self) -> None:
-        bounds = {k: v for k, v in (("ge", self.ge), ("gt", self.gt), ("le", self.le),
-                                    ("lt", self.lt)) if v is not None}
+        bounds = {
+            k: v
+            for k, v in (("ge", self.ge), ("gt", self.gt), ("le", self.le), ("lt", self.lt))
+            if v is not None
+        }
         if not bounds:
             raise TypeError("Range() needs at least one of ge, gt, le, lt")
-        if (self.ge is not None and self.gt is not None) or (self.le is not None
-                                                             and self.lt is not None):
+        if (self.ge is not None and self.gt is not None) or (
+            self.le is not None and self.lt is not None
+        ):
             raise TypeError(f"Range{bounds}: give ge or gt, and le or lt, not both")
         for key, value in bounds.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
                 raise TypeError(f"Range({key}={value!r}): a bound is a finite number")
         low = self.ge if self.ge is not None else self.gt
         high = self.le if self.le is not None else self.lt
@@ -97,14 +105,20 @@ class Range:
             raise TypeError(f"Range{bounds} holds no value")
 
     def contains(self, x: float) -> bool:
-        return ((self.ge is None or x >= self.ge) and (self.gt is None or x > self.gt)
-                and (self.le is None or x <= self.le) and (self.lt is None or x < self.lt))
+        return (
+            (self.ge is None or x >= self.ge)
+            and (self.gt is None or x > self.gt)
+            and (self.le is None or x <= self.le)
+            and (self.lt is None or x < self.lt)
+        )
 
     def describe(self) -> str:
         """``'> 0'``, ``'>= 1 and <= 16384'``: the range as a message says it."""
-        parts = [f"{op} {_fmt(v)}" for op, v in ((">=", self.ge), (">", self.gt),
-                                                 ("<=", self.le), ("<", self.lt))
-                 if v is not None]
+        parts = [
+            f"{op} {_fmt(v)}"
+            for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+            if v is not None
+        ]
         return " and ".join(parts)
 
     def inside(self) -> Optional[float]:
@@ -181,15 +195,19 @@ def _fix(key: str, ranges: List[Range], default: Any, optional: bool) -> str:
     range (its ``example``), and ``key=null`` where null is allowed."""
     candidates = [default] if default is not EMPTY else []
     candidates += [r.inside() for r in ranges]
-    fixes = [f"{key}={_as_yaml(c)}" for c in candidates
-             if _is_number(c) and math.isfinite(c) and all(r.contains(c) for r in ranges)][:1]
+    fixes = [
+        f"{key}={_as_yaml(c)}"
+        for c in candidates
+        if _is_number(c) and math.isfinite(c) and all(r.contains(c) for r in ranges)
+    ][:1]
     if optional:
         fixes.append(f"{key}=null")
     return f"; try {' or '.join(fixes)}" if fixes else ""
 
 
-def range_problem(key: str, value: Any, annotation: Any, default: Any = EMPTY,
-                  shown: Any = EMPTY) -> Optional[str]:
+def range_problem(
+    key: str, value: Any, annotation: Any, default: Any = EMPTY, shown: Any = EMPTY
+) -> Optional[str]:
     """The message for a number outside its declared range or not finite, else None.
 
     Args:
@@ -266,7 +284,8 @@ def checked(init: F) -> F:
             annotation = hints[0].get(param, EMPTY)
             key = f"{section}.{param}"
             problem = literal_problem(key, value, annotation) or range_problem(
-                key, value, annotation, signature.parameters[param].default)
+                key, value, annotation, signature.parameters[param].default
+            )
             if problem:
                 problems.append(problem)
         if problems:

@@ -1,6 +1,7 @@
 """A validated recipe: for every component section, the class, the plugin that gave it and
 the bound parameters; the typed ``model`` and ``train`` sections. ``build()`` uses these
 directly, so a recipe is resolved once."""
+
 from __future__ import annotations
 
 import builtins

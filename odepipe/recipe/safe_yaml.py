@@ -9,6 +9,7 @@ recursive composer) and integers of thousands of digits (``ValueError`` from ``i
 stops reading as soon as a limit is passed, so a bad file costs milliseconds, not minutes.
 The same loader reads command-line override values.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, Optional, Set, Tuple
@@ -56,19 +57,28 @@ class RecipeLoader(yaml.SafeLoader):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             if event.anchor in self._open:
-                raise RecipeYAMLError(f"the alias *{name(event.anchor)} refers to a value that "
-                                      f"contains it (a recursive structure); a recipe cannot "
-                                      f"hold one", event.start_mark)
+                raise RecipeYAMLError(
+                    f"the alias *{name(event.anchor)} refers to a value that "
+                    f"contains it (a recursive structure); a recipe cannot "
+                    f"hold one",
+                    event.start_mark,
+                )
             node = super().compose_node(parent, index)
             values, depth = self._expanded(node)
             self._add(values, event.start_mark)
             if self._depth + depth > MAX_DEPTH:
-                raise RecipeYAMLError(f"the alias *{name(event.anchor)} nests values deeper than "
-                                      f"{MAX_DEPTH} levels; a recipe needs a few", event.start_mark)
+                raise RecipeYAMLError(
+                    f"the alias *{name(event.anchor)} nests values deeper than "
+                    f"{MAX_DEPTH} levels; a recipe needs a few",
+                    event.start_mark,
+                )
             return node
         if self._depth >= MAX_DEPTH:
-            raise RecipeYAMLError(f"values nested deeper than {MAX_DEPTH} levels; a recipe "
-                                  f"needs a few (section: key: value)", event.start_mark)
+            raise RecipeYAMLError(
+                f"values nested deeper than {MAX_DEPTH} levels; a recipe "
+                f"needs a few (section: key: value)",
+                event.start_mark,
+            )
         self._add(1, event.start_mark)
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
@@ -84,9 +94,12 @@ class RecipeLoader(yaml.SafeLoader):
     def _add(self, values: int, mark: yaml.Mark) -> None:
         self._values += values
         if self._values > MAX_VALUES:
-            raise RecipeYAMLError(f"the recipe holds more than {MAX_VALUES} values (YAML "
-                                  f"aliases *name count as every value they repeat); a recipe "
-                                  f"needs far fewer", mark)
+            raise RecipeYAMLError(
+                f"the recipe holds more than {MAX_VALUES} values (YAML "
+                f"aliases *name count as every value they repeat); a recipe "
+                f"needs far fewer",
+                mark,
+            )
 
     def _expanded(self, node: Node) -> Tuple[int, int]:
         """(values, depth) of ``node`` with every alias inside it expanded, memoised per node,
@@ -119,14 +132,18 @@ class RecipeLoader(yaml.SafeLoader):
                     raise RecipeYAMLError(
                         f"duplicate key {name(key)!r} (first at line {seen[key].line + 1}); "
                         f"the later one would silently replace it: keep one",
-                        key_node.start_mark)
+                        key_node.start_mark,
+                    )
                 seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
     def construct_yaml_int(self, node: ScalarNode) -> int:
         if len(node.value) > MAX_INT_CHARS:
-            raise RecipeYAMLError(f"an integer of {len(node.value)} characters; no recipe "
-                                  f"value needs more than {MAX_INT_CHARS}", node.start_mark)
+            raise RecipeYAMLError(
+                f"an integer of {len(node.value)} characters; no recipe "
+                f"value needs more than {MAX_INT_CHARS}",
+                node.start_mark,
+            )
         return super().construct_yaml_int(node)
 
 
@@ -137,8 +154,10 @@ def too_big(text: str) -> Optional[str]:
     """Why ``text`` is too large to read as a recipe (or override value), or None."""
     size = len(text.encode("utf-8", "surrogatepass")) if len(text) * 4 > MAX_BYTES else len(text)
     if size > MAX_BYTES:
-        return (f"{size} bytes is more than the {MAX_BYTES} bytes (1 MiB) a recipe may hold; "
-                f"a recipe names components and settings, data belongs in files it names")
+        return (
+            f"{size} bytes is more than the {MAX_BYTES} bytes (1 MiB) a recipe may hold; "
+            f"a recipe names components and settings, data belongs in files it names"
+        )
     return None
 
 

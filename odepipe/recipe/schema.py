@@ -2,6 +2,7 @@
 recipes use for every parameter (component parameters are checked against their annotations;
 numeric ranges are declared with ``Annotated[..., Range(...)]`` and read by :mod:`.ranges`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -148,6 +149,8 @@ class TrainConfig:
     device: auto | cpu | cuda | cuda:N (a CUDA device that exists here). threads: torch CPU
     threads (null: torch's default; at most 4 per usable CPU).
     log_every, eval_every, checkpoint_every: in steps (0: only at the end).
+    eval_samples: posterior samples per item for the final evaluation's sampled ELBO and
+    importance-weighted bound (``odepipe evaluate --samples`` for more).
     eval_batch_size: items per evaluation batch; eval_items: test items used by the periodic
     evaluation (null: all; the final evaluation always uses all). max_seconds: stop training
     after this much time (null: no limit); plot: draw plots at the end.
@@ -174,6 +177,7 @@ class TrainConfig:
     eval_every: Steps = 0
     eval_batch_size: BatchSize = 256
     eval_items: Optional[Annotated[int, Range(ge=1, le=10**9)]] = None
+    eval_samples: Annotated[int, Range(ge=1, le=10**5)] = 10
     checkpoint_every: Steps = 100
     max_seconds: Optional[Annotated[float, Range(gt=0, example=3600.0)]] = None
     plot: bool = True
@@ -184,23 +188,30 @@ class TrainConfig:
         problems: List[str] = []
         cpus = usable_cpus()
         if machine and self.threads is not None and self.threads > THREADS_PER_CPU * cpus:
-            problems.append(f"train.threads={self.threads} is more than {THREADS_PER_CPU} per "
-                            f"CPU of the {cpus} this process may use; try train.threads={cpus} "
-                            f"or train.threads=null (torch's default)")
+            problems.append(
+                f"train.threads={self.threads} is more than {THREADS_PER_CPU} per "
+                f"CPU of the {cpus} this process may use; try train.threads={cpus} "
+                f"or train.threads=null (torch's default)"
+            )
         d = self.device
         index = d[5:] if d.startswith("cuda:") else ""
-        if not (d in ("auto", "cpu", "cuda") or index.isascii() and index.isdigit()
-                and len(index) < 6):
+        if not (
+            d in ("auto", "cpu", "cuda") or index.isascii() and index.isdigit() and len(index) < 6
+        ):
             problems.append(f"train.device={short(d)} is not one of auto, cpu, cuda, cuda:N")
         elif machine and d.startswith("cuda"):
             count = cuda_device_count()
             if count == 0:
-                problems.append(f"train.device={d} but no CUDA device is available here; use "
-                                f"train.device=auto or train.device=cpu")
+                problems.append(
+                    f"train.device={d} but no CUDA device is available here; use "
+                    f"train.device=auto or train.device=cpu"
+                )
             elif index and int(index) >= count:
-                problems.append(f"train.device={d} names a device this machine does not have "
-                                f"(it has {count}: cuda:0 to cuda:{count - 1}); use "
-                                f"train.device=cuda:0 or train.device=auto")
+                problems.append(
+                    f"train.device={d} names a device this machine does not have "
+                    f"(it has {count}: cuda:0 to cuda:{count - 1}); use "
+                    f"train.device=cuda:0 or train.device=auto"
+                )
         return problems
 
 

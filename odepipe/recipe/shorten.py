@@ -5,12 +5,14 @@ string, a list of half a million items or a structure that YAML aliases share th
 times over (an "anchor bomb", whose full ``repr`` takes minutes and all memory). ``reprlib``
 stops at a few items and levels, so the cost of :func:`short` never depends on the value's size.
 """
+
 from __future__ import annotations
 
 import reprlib
 from typing import Any
 
 LIMIT = 80
+
 
 class _ShortRepr(reprlib.Repr):
     def repr_int(self, x: int, level: int) -> str:
@@ -29,7 +31,7 @@ _REPR.maxother = 60
 
 def clip(text: str, limit: int = LIMIT) -> str:
     """``text`` itself when short, else its start and ``...``."""
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def short(value: Any, limit: int = LIMIT) -> str:

@@ -5,6 +5,7 @@ Component parameters are bound against the registered class's ``__init__`` signa
 type-checked against its annotations; numbers are then checked against the ranges declared
 with ``typing.Annotated[..., Range(...)]`` (:mod:`.ranges`) and refused when not finite. Values
 are shown in messages through :mod:`.shorten`, so a message stays short whatever was written."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,8 +40,11 @@ def _init(cls: type) -> Any:
 def _signature_params(cls: type) -> Dict[str, inspect.Parameter]:
     params = dict(inspect.signature(_init(cls)).parameters)
     params.pop("self", None)
-    return {n: p for n, p in params.items()
-            if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}
+    return {
+        n: p
+        for n, p in params.items()
+        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    }
 
 
 def _hints(cls: type) -> Dict[str, Any]:
@@ -50,14 +54,16 @@ def _hints(cls: type) -> Dict[str, Any]:
         return {}
 
 
-def _check_value(key: str, value: Any, annotation: Any, problems: List[str],
-                 default: Any = EMPTY) -> Any:
+def _check_value(
+    key: str, value: Any, annotation: Any, problems: List[str], default: Any = EMPTY
+) -> Any:
     """The value converted to its type; a wrong type, a non-finite number or one outside its
     declared range adds a problem naming ``key``."""
     ok, converted = coerce(value, annotation)
     if not ok:
-        problems.append(f"{key}: expected {type_name(annotation)}, got "
-                        f"{type(value).__name__} {short(value)}")
+        problems.append(
+            f"{key}: expected {type_name(annotation)}, got {type(value).__name__} {short(value)}"
+        )
         return converted
     problem = range_problem(key, converted, annotation, default, shown=value)
     if problem:
@@ -65,13 +71,15 @@ def _check_value(key: str, value: Any, annotation: Any, problems: List[str],
     return converted
 
 
-def _validate_component(section: str, spec: Any, host: "PluginHost", carried: Sequence[str],
-                        problems: List[str]) -> Optional[ResolvedComponent]:
+def _validate_component(
+    section: str, spec: Any, host: "PluginHost", carried: Sequence[str], problems: List[str]
+) -> Optional[ResolvedComponent]:
     if isinstance(spec, str):
         spec = {"type": spec}
     if not isinstance(spec, dict):
-        problems.append(f"{section}: expected a mapping with 'type:', got "
-                        f"{type(spec).__name__} {short(spec)}")
+        problems.append(
+            f"{section}: expected a mapping with 'type:', got {type(spec).__name__} {short(spec)}"
+        )
         return None
     spec = dict(spec)
     registry = host.registries.for_section(section)
@@ -81,9 +89,11 @@ def _validate_component(section: str, spec: Any, host: "PluginHost", carried: Se
         return None
     if not isinstance(kind, str) or kind not in registry:
         why = host.why_missing(section, str(kind))
-        problems.append(f"{section}.type: unknown {section} type {short(kind)}"
-                        f"{did_you_mean(shown_key(kind), registry.names())}; valid: "
-                        f"{', '.join(registry.names())}" + (f"; {why}" if why else ""))
+        problems.append(
+            f"{section}.type: unknown {section} type {short(kind)}"
+            f"{did_you_mean(shown_key(kind), registry.names())}; valid: "
+            f"{', '.join(registry.names())}" + (f"; {why}" if why else "")
+        )
         return None
     component = registry.get(kind)
     try:
@@ -98,17 +108,21 @@ def _validate_component(section: str, spec: Any, host: "PluginHost", carried: Se
     for name, value in spec.items():
         key = f"{section}.{shown_key(name)}"
         if name in SUPPLIED and name in accepted:
-            problems.append(f"{key} is set by odepipe itself; set model.latent_dim or the data "
-                            f"source instead")
+            problems.append(
+                f"{key} is set by odepipe itself; set model.latent_dim or the data source instead"
+            )
         elif name not in accepted:
             if name in carried:
                 continue  # a parameter of the type this section had before the override
-            problems.append(f"{key}: {section} type {kind!r} has no parameter "
-                            f"{short(name)}{did_you_mean(shown_key(name), settable)}; valid: "
-                            f"{', '.join(settable) or '(none)'}")
+            problems.append(
+                f"{key}: {section} type {kind!r} has no parameter "
+                f"{short(name)}{did_you_mean(shown_key(name), settable)}; valid: "
+                f"{', '.join(settable) or '(none)'}"
+            )
         else:
-            params[name] = _check_value(key, value, hints.get(name, EMPTY), problems,
-                                        accepted[name].default)
+            params[name] = _check_value(
+                key, value, hints.get(name, EMPTY), problems, accepted[name].default
+            )
     for name in settable:
         p = accepted[name]
         if name not in params:
@@ -119,26 +133,29 @@ def _validate_component(section: str, spec: Any, host: "PluginHost", carried: Se
     return ResolvedComponent(section, kind, cls, component.plugin, params)
 
 
-def _validate_config(section: str, value: Any, cls: type, problems: List[str],
-                     machine: bool = True) -> Any:
+def _validate_config(
+    section: str, value: Any, cls: type, problems: List[str], machine: bool = True
+) -> Any:
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        problems.append(f"{section}: expected a mapping, got {type(value).__name__} "
-                        f"{short(value)}")
+        problems.append(f"{section}: expected a mapping, got {type(value).__name__} {short(value)}")
         return cls()
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls, include_extras=True)
     kwargs = {}
     for name, v in value.items():
         if name not in fields:
-            problems.append(f"{section}.{shown_key(name)}: unknown key"
-                            f"{did_you_mean(shown_key(name), list(fields))}; "
-                            f"valid: {', '.join(fields)}")
+            problems.append(
+                f"{section}.{shown_key(name)}: unknown key"
+                f"{did_you_mean(shown_key(name), list(fields))}; "
+                f"valid: {', '.join(fields)}"
+            )
             continue
         before = len(problems)
-        converted = _check_value(f"{section}.{name}", v, hints[name], problems,
-                                 fields[name].default)
+        converted = _check_value(
+            f"{section}.{name}", v, hints[name], problems, fields[name].default
+        )
         if len(problems) == before:
             kwargs[name] = converted
     config = cls(**kwargs)
@@ -146,9 +163,14 @@ def _validate_config(section: str, value: Any, cls: type, problems: List[str],
     return config
 
 
-def validate(raw: Dict[str, Any], source: str = "<recipe>",
-             host: Optional["PluginHost"] = None, name: Optional[str] = None,
-             retyped: Optional[Retyped] = None, machine: bool = True) -> Recipe:
+def validate(
+    raw: Dict[str, Any],
+    source: str = "<recipe>",
+    host: Optional["PluginHost"] = None,
+    name: Optional[str] = None,
+    retyped: Optional[Retyped] = None,
+    machine: bool = True,
+) -> Recipe:
     """Checks a recipe tree (after overrides) and returns the resolved Recipe, or raises one
     RecipeError listing every problem.
 
@@ -163,9 +185,11 @@ def validate(raw: Dict[str, Any], source: str = "<recipe>",
     problems: List[str] = []
     for key in raw:
         if key not in TOP_LEVEL:
-            problems.append(f"{shown_key(key)}: unknown section"
-                            f"{did_you_mean(shown_key(key), list(TOP_LEVEL))}; "
-                            f"valid: {', '.join(TOP_LEVEL)}")
+            problems.append(
+                f"{shown_key(key)}: unknown section"
+                f"{did_you_mean(shown_key(key), list(TOP_LEVEL))}; "
+                f"valid: {', '.join(TOP_LEVEL)}"
+            )
     before = len(problems)
     seed = _check_value("seed", raw.get("seed", 0), Seed, problems, 0)
     if len(problems) > before:
@@ -185,11 +209,14 @@ def validate(raw: Dict[str, Any], source: str = "<recipe>",
     for section in COMPONENT_SECTIONS:
         if section not in raw:
             registry = host.registries.for_section(section)
-            problems.append(f"{section} is missing; add '{section}: {{type: NAME}}' with NAME one "
-                            f"of: {', '.join(registry.names())}")
+            problems.append(
+                f"{section} is missing; add '{section}: {{type: NAME}}' with NAME one "
+                f"of: {', '.join(registry.names())}"
+            )
             continue
-        result = _validate_component(section, raw[section], host,
-                                     sorted((retyped or {}).get(section, ())), problems)
+        result = _validate_component(
+            section, raw[section], host, sorted((retyped or {}).get(section, ())), problems
+        )
         if result is not None:
             components[section] = result
     problems.extend(support_problems(components, host.registries))
@@ -197,12 +224,23 @@ def validate(raw: Dict[str, Any], source: str = "<recipe>",
     train = _validate_config("train", raw.get("train"), TrainConfig, problems, machine)
     if problems:
         raise RecipeError(problems, source)
-    return Recipe(name=name or "recipe", seed=seed, plugins=list(plugins), components=components,
-                  model=model, train=train, source=source)
+    return Recipe(
+        name=name or "recipe",
+        seed=seed,
+        plugins=list(plugins),
+        components=components,
+        model=model,
+        train=train,
+        source=source,
+    )
 
 
-def load_recipe(recipe: str, overrides: Sequence[str] = (),
-                host: Optional["PluginHost"] = None, machine: bool = True) -> Recipe:
+def load_recipe(
+    recipe: str,
+    overrides: Sequence[str] = (),
+    host: Optional["PluginHost"] = None,
+    machine: bool = True,
+) -> Recipe:
     """Reads a recipe (path or shipped name), applies overrides and validates it against the
     components of ``host`` (see :func:`validate`, also for ``machine``)."""
     if host is None:
@@ -214,12 +252,11 @@ def load_recipe(recipe: str, overrides: Sequence[str] = (),
     problems: List[str] = []
     raw, retyped = apply_overrides(raw, overrides, problems)
     try:
-        result = validate(raw, source, host=host, name=recipe_name(recipe), retyped=retyped,
-                          machine=machine)
+        result = validate(
+            raw, source, host=host, name=recipe_name(recipe), retyped=retyped, machine=machine
+        )
     except RecipeError as exc:
         raise RecipeError(problems + exc.problems, source) from None
     if problems:
         raise RecipeError(problems, source)
     return result
-
-

@@ -10,6 +10,7 @@ a batch and a ``torch.Generator``: the same generator state gives the same numbe
 drawn on the generator's device, so a CPU generator gives the same draws whatever the model's
 device. Log-densities are float64 from where per-item terms are combined onwards.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -74,14 +75,21 @@ class SampleTerms:
         return torch.logsumexp(w, 0) - math.log(w.shape[0])
 
 
-def sample_terms(model: Pipeline, batch: Batch, samples: int, generator: torch.Generator,
-                 posterior: Optional[Posterior] = None) -> SampleTerms:
+def sample_terms(
+    model: Pipeline,
+    batch: Batch,
+    samples: int,
+    generator: torch.Generator,
+    posterior: Optional[Posterior] = None,
+) -> SampleTerms:
     """Encodes the batch (unless ``posterior`` is given), draws ``samples`` z0 per item and
     decodes each; one pass through the ODE and decoder per draw, so memory stays that of one
     evaluation batch whatever K is."""
     if samples < 1:
-        raise OdepipeError(f"the number of samples z0 ~ q per item must be >= 1, got "
-                           f"{samples}; pass e.g. --samples 10")
+        raise OdepipeError(
+            f"the number of samples z0 ~ q per item must be >= 1, got "
+            f"{samples}; pass e.g. --samples 10"
+        )
     with _evaluating(model):
         post = model.encode(batch) if posterior is None else posterior
         noise = _noise(torch.Size((samples, *post.mean.shape)), generator)
@@ -98,15 +106,17 @@ def sample_terms(model: Pipeline, batch: Batch, samples: int, generator: torch.G
     return SampleTerms(torch.stack(log_lik), torch.stack(log_prior), torch.stack(log_q), kl)
 
 
-def sampled_elbo(model: Pipeline, batch: Batch, samples: int,
-                 generator: torch.Generator) -> torch.Tensor:
+def sampled_elbo(
+    model: Pipeline, batch: Batch, samples: int, generator: torch.Generator
+) -> torch.Tensor:
     """Per item, mean over ``samples`` draws z0 ~ q of log p(x|z0), minus the analytic KL:
     an unbiased estimate of the ELBO, a lower bound on log p(x). ``(B,)`` float64."""
     return sample_terms(model, batch, samples, generator).elbo
 
 
-def iw_log_likelihood(model: Pipeline, batch: Batch, samples: int,
-                      generator: torch.Generator) -> torch.Tensor:
+def iw_log_likelihood(
+    model: Pipeline, batch: Batch, samples: int, generator: torch.Generator
+) -> torch.Tensor:
     """Importance-weighted estimate of log p(x) with q(z0|x) as proposal (Burda et al. 2016),
     ``(B,)`` float64; its negation is the NLL bound to report."""
     return sample_terms(model, batch, samples, generator).iw
@@ -128,8 +138,9 @@ def mutual_information(posterior: Posterior, generator: torch.Generator) -> floa
     return float(neg_entropy - log_qz.mean())
 
 
-def active_units(first: torch.Tensor, second: torch.Tensor, n: float,
-                 threshold: float = 0.01) -> int:
+def active_units(
+    first: torch.Tensor, second: torch.Tensor, n: float, threshold: float = 0.01
+) -> int:
     """Latent dimensions whose posterior mean varies across the data by more than
     ``threshold`` (Burda et al. 2016), from the sums over n items of the means and of their
     squares (sums, so that ranks can add them): the definition evaluate.py uses, so figures
@@ -138,8 +149,9 @@ def active_units(first: torch.Tensor, second: torch.Tensor, n: float,
     return int((variance > threshold).sum())
 
 
-def recon_nll_at_mean(model: Pipeline, batch: Batch,
-                      posterior: Optional[Posterior] = None) -> torch.Tensor:
+def recon_nll_at_mean(
+    model: Pipeline, batch: Batch, posterior: Optional[Posterior] = None
+) -> torch.Tensor:
     """-log p(x | z0 = posterior mean) per item, ``(B,)`` float64: how well the code
     reconstructs; it is neither a bound nor comparable with an NLL."""
     with _evaluating(model):
@@ -163,9 +175,16 @@ def token_counts(batch: Batch) -> Optional[torch.Tensor]:
     return batch.mask.double().flatten(1).sum(1).cpu()
 
 
-def evaluate_bounds(model: Pipeline, data: DataSource, device: torch.device, batch_size: int,
-                    split: str = "test", samples: int = 10, limit: Optional[int] = None,
-                    seed: int = 0) -> Dict[str, float]:
+def evaluate_bounds(
+    model: Pipeline,
+    data: DataSource,
+    device: torch.device,
+    batch_size: int,
+    split: str = "test",
+    samples: int = 10,
+    limit: Optional[int] = None,
+    seed: int = 0,
+) -> Dict[str, float]:
     """Bounds and diagnostics over one split, per-item averages, as a flat dict (K = samples):
 
     ``{split}_elbo_sampled``, ``_log_lik_sampled`` (its reconstruction term), ``_kl``,
@@ -181,17 +200,26 @@ def evaluate_bounds(model: Pipeline, data: DataSource, device: torch.device, bat
     """
     generator = torch.Generator().manual_seed(seed + distributed.rank())
     items = distributed.shard(list(data.dataset(split))[:limit])
-    totals: Dict[str, float] = {"items": 0.0, "tokens": 0.0, "words": 0.0, "word_items": 0.0,
-                                "elbo": 0.0, "log_lik": 0.0, "kl": 0.0, "iw": 0.0, "mi": 0.0,
-                                "recon_nll": 0.0}
+    totals: Dict[str, float] = {
+        "items": 0.0,
+        "tokens": 0.0,
+        "words": 0.0,
+        "word_items": 0.0,
+        "elbo": 0.0,
+        "log_lik": 0.0,
+        "kl": 0.0,
+        "iw": 0.0,
+        "mi": 0.0,
+        "recon_nll": 0.0,
+    }
     first = torch.zeros(model.latent_dim, dtype=torch.float64)
     second = torch.zeros(model.latent_dim, dtype=torch.float64)
     with _evaluating(model):
         for start in range(0, len(items), batch_size):
-            batch = data.collate(items[start:start + batch_size]).to(device)
+            batch = data.collate(items[start : start + batch_size]).to(device)
             post = model.encode(batch)
             terms = sample_terms(model, batch, samples, generator, posterior=post)
-            n = batch.size
+            n: float = batch.size
             totals["items"] += n
             totals["elbo"] += float(terms.elbo.sum())
             totals["log_lik"] += float(terms.log_lik.mean(0).sum())
@@ -214,15 +242,22 @@ def evaluate_bounds(model: Pipeline, data: DataSource, device: torch.device, bat
     totals = distributed.sum_dict(totals)
     n = totals["items"]
     if n == 0:
-        raise DataError(f"split {split!r} has no items to evaluate; pick another --split or "
-                        f"raise the item limit")
+        raise DataError(
+            f"split {split!r} has no items to evaluate; pick another --split or "
+            f"raise the item limit"
+        )
     first = torch.tensor([totals[f"_mean{i}"] for i in range(model.latent_dim)])
     second = torch.tensor([totals[f"_square{i}"] for i in range(model.latent_dim)])
     s, iw_key = split, f"iw{samples}"
-    out = {f"{s}_elbo_sampled": totals["elbo"] / n, f"{s}_log_lik_sampled": totals["log_lik"] / n,
-           f"{s}_kl": totals["kl"] / n, f"{s}_nll_{iw_key}": -totals["iw"] / n,
-           f"{s}_mi": totals["mi"] / n, f"{s}_active_units": active_units(first, second, n),
-           f"{s}_recon_nll_at_mean": totals["recon_nll"] / n}
+    out = {
+        f"{s}_elbo_sampled": totals["elbo"] / n,
+        f"{s}_log_lik_sampled": totals["log_lik"] / n,
+        f"{s}_kl": totals["kl"] / n,
+        f"{s}_nll_{iw_key}": -totals["iw"] / n,
+        f"{s}_mi": totals["mi"] / n,
+        f"{s}_active_units": active_units(first, second, n),
+        f"{s}_recon_nll_at_mean": totals["recon_nll"] / n,
+    }
     counts = {"token": totals["tokens"]}
     if totals["word_items"] == n:
         counts["word"] = totals["words"]

@@ -3,6 +3,7 @@
 Constructors may still refuse values (ranges a signature cannot express); those refusals are
 collected across all stages and reported together as one RecipeError.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -14,8 +15,9 @@ from ..recipe import Recipe
 from ..stages import DataSource
 
 
-def _construct(section: str, recipe: Recipe, supplied: Dict[str, Any],
-               problems: List[str]) -> Optional[Any]:
+def _construct(
+    section: str, recipe: Recipe, supplied: Dict[str, Any], problems: List[str]
+) -> Optional[Any]:
     component = recipe.components[section]
     cls: Any = component.cls
     accepted = inspect.signature(cls.__init__).parameters
@@ -31,8 +33,10 @@ def _construct(section: str, recipe: Recipe, supplied: Dict[str, Any],
 
 def _build_stages(recipe: Recipe, dims: Dict[str, int], problems: List[str]) -> Dict[str, Any]:
     supplied = {"latent_dim": recipe.model.latent_dim, **dims}
-    return {s: _construct(s, recipe, supplied, problems)
-            for s in ("encoder", "dynamics", "solver", "decoder")}
+    return {
+        s: _construct(s, recipe, supplied, problems)
+        for s in ("encoder", "dynamics", "solver", "decoder")
+    }
 
 
 def build_pipeline(recipe: Recipe, dims: Dict[str, int]) -> Pipeline:
@@ -41,8 +45,9 @@ def build_pipeline(recipe: Recipe, dims: Dict[str, int]) -> Pipeline:
     stages = _build_stages(recipe, dims, problems)
     if problems:
         raise RecipeError(problems, recipe.source)
-    return Pipeline(latent_dim=recipe.model.latent_dim, variational=recipe.model.variational,
-                    **stages)
+    return Pipeline(
+        latent_dim=recipe.model.latent_dim, variational=recipe.model.variational, **stages
+    )
 
 
 def build(recipe: Recipe, restore: Optional[str] = None) -> Tuple[DataSource, Pipeline]:
@@ -64,10 +69,24 @@ def build(recipe: Recipe, restore: Optional[str] = None) -> Tuple[DataSource, Pi
         try:
             data.restore(restore)
         except OSError as exc:
-            raise CheckpointError(f"cannot read the run's data state in {restore}: "
-                                  f"{exc.strerror or exc}; train the run again") from exc
-        return data, build_pipeline(recipe, data.dims())
-    model = build_pipeline(recipe, data.dims())
+            raise CheckpointError(
+                f"cannot read the run's data state in {restore}: "
+                f"{exc.strerror or exc}; train the run again"
+            ) from exc
+        return data, build_pipeline(recipe, _checked_dims(recipe, data))
+    model = build_pipeline(recipe, _checked_dims(recipe, data))
     items = data.dataset("train")
     model.check(data.collate([items[i] for i in range(min(2, len(items)))]))
     return data, model
+
+
+def _checked_dims(recipe: Recipe, data: DataSource) -> Dict[str, int]:
+    """The data source's sizes, once its kind of data (series or tokens, known from them) is
+    checked against what every stage supports."""
+    from ..supports import data_kind, support_problems
+
+    dims = data.dims()
+    problems = support_problems(recipe.components, kind=data_kind(dims))
+    if problems:
+        raise RecipeError(problems, recipe.source)
+    return dims

@@ -4,6 +4,7 @@ A checkpoint holds only tensors and plain Python values (dicts, lists, numbers, 
 ``torch.load(weights_only=True)`` can read it; a file that smuggles in other objects is refused
 before any of its code could run.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,7 +36,8 @@ def load_checkpoint(path: str) -> Dict[str, Any]:
         raise CheckpointError(
             f"refusing to load {path}: it is not a valid odepipe checkpoint or it contains "
             f"objects other than tensors and plain values ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an odepipe checkpoint (format {FORMAT})")
     return state

@@ -6,6 +6,7 @@ folders above it are never replaced. A run folder is replaced by moving it aside
 deletes the old one once the new run has written its first checkpoint (or moves it back when the
 new run fails before that), so a failed replacement loses nothing.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,11 @@ from .lock import check_unlocked
 def foreign_entries(path: str, known: Iterable[str]) -> List[str]:
     """Entries of ``path`` that odepipe does not write into a run folder."""
     names = set(known)
-    return sorted(e + ("/" if os.path.isdir(os.path.join(path, e)) else "")
-                  for e in os.listdir(path) if e not in names and not e.startswith(TEMP_PREFIX))
+    return sorted(
+        e + ("/" if os.path.isdir(os.path.join(path, e)) else "")
+        for e in os.listdir(path)
+        if e not in names and not e.startswith(TEMP_PREFIX)
+    )
 
 
 def _contains_cwd(path: str) -> bool:
@@ -31,16 +35,21 @@ def _contains_cwd(path: str) -> bool:
 
 def _refuse_unless_replaceable(path: str, known: Iterable[str]) -> None:
     if _contains_cwd(path):
-        raise CheckpointError(f"--out {path} is the current folder or a folder above it, and it "
-                              f"is not empty; odepipe never replaces it. Choose another --out, "
-                              f"e.g. --out runs/mine")
+        raise CheckpointError(
+            f"--out {path} is the current folder or a folder above it, and it "
+            f"is not empty; odepipe never replaces it. Choose another --out, "
+            f"e.g. --out runs/mine"
+        )
     foreign = foreign_entries(path, known)
     if foreign:
-        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8
-                                           else "")
-        raise CheckpointError(f"--out {path} holds files that are not part of an odepipe run "
-                              f"({shown}); --overwrite replaces only a run folder. Choose "
-                              f"another --out, or move those files away yourself")
+        shown = ", ".join(foreign[:8]) + (
+            f" and {len(foreign) - 8} more" if len(foreign) > 8 else ""
+        )
+        raise CheckpointError(
+            f"--out {path} holds files that are not part of an odepipe run "
+            f"({shown}); --overwrite replaces only a run folder. Choose "
+            f"another --out, or move those files away yourself"
+        )
 
 
 def _clear(path: str) -> None:
@@ -52,8 +61,9 @@ def _clear(path: str) -> None:
             os.unlink(full)
 
 
-def prepare(path: str, known: Iterable[str], checkpoint: str, lock: str,
-            overwrite: bool) -> Optional[str]:
+def prepare(
+    path: str, known: Iterable[str], checkpoint: str, lock: str, overwrite: bool
+) -> Optional[str]:
     """Makes ``path`` ready for a fresh run and returns where an old run was moved aside
     (None when nothing was). Raises CheckpointError naming the folder and the fix.
 
@@ -70,9 +80,11 @@ def prepare(path: str, known: Iterable[str], checkpoint: str, lock: str,
         check_unlocked(path, os.path.join(path, lock))
         if os.path.isfile(os.path.join(path, checkpoint)):
             if not overwrite:
-                raise CheckpointError(f"run folder {path} already holds a run; pass --overwrite "
-                                      f"to replace it, --resume {path} to continue it, or choose "
-                                      f"another --out")
+                raise CheckpointError(
+                    f"run folder {path} already holds a run; pass --overwrite "
+                    f"to replace it, --resume {path} to continue it, or choose "
+                    f"another --out"
+                )
             aside = _move_aside(path)
         else:
             _clear_or_fail(path)
@@ -87,8 +99,10 @@ def _move_aside(path: str) -> str:
             shutil.rmtree(aside)
         os.rename(path, aside)
     except OSError as exc:
-        raise CheckpointError(f"cannot replace {path}: {exc.strerror or exc}; remove it "
-                              f"yourself or choose another --out") from exc
+        raise CheckpointError(
+            f"cannot replace {path}: {exc.strerror or exc}; remove it "
+            f"yourself or choose another --out"
+        ) from exc
     return aside
 
 
@@ -96,8 +110,10 @@ def _clear_or_fail(path: str) -> None:
     try:
         _clear(path)
     except OSError as exc:
-        raise CheckpointError(f"cannot reuse the unfinished run folder {path}: "
-                              f"{exc.strerror or exc}; remove it or choose another --out") from exc
+        raise CheckpointError(
+            f"cannot reuse the unfinished run folder {path}: "
+            f"{exc.strerror or exc}; remove it or choose another --out"
+        ) from exc
 
 
 def make_writable(path: str, subfolders: Iterable[str]) -> None:
@@ -111,8 +127,9 @@ def make_writable(path: str, subfolders: Iterable[str]) -> None:
             f.write("ok")
         os.unlink(probe)
     except OSError as exc:
-        raise CheckpointError(f"cannot write the run folder {path}: {exc.strerror or exc}; "
-                              f"choose a writable --out") from exc
+        raise CheckpointError(
+            f"cannot write the run folder {path}: {exc.strerror or exc}; choose a writable --out"
+        ) from exc
 
 
 def restore_replaced(path: str, aside: str) -> None:

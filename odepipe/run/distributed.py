@@ -4,6 +4,7 @@ odepipe runs on PyTorch's own distributed engine: torchrun starts the processes 
 RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR; this module joins them (gloo on CPU, nccl on CUDA) with
 a timeout, so a rank that dies ends the job with an error instead of a hang.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -65,7 +66,7 @@ def teardown() -> None:
 
 def shard(items: Sequence[Any]) -> List[Any]:
     """This rank's share of a list: every world()-th item, starting at rank()."""
-    return list(items)[rank()::world()]
+    return list(items)[rank() :: world()]
 
 
 def broadcast_object(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """The message of a training run that met a NaN or an Inf: the step, what became non-finite,
 whether a checkpoint exists and where, and the recipe keys involved (a non-finite setting is
 named first: it is the cause, not the learning rate)."""
+
 from __future__ import annotations
 
 import math
@@ -34,16 +35,21 @@ class NonFinite:
             raise self.error(step, what)
 
     def error(self, step: int, what: str) -> NumericalError:
-        return NumericalError(f"{what} became NaN or Inf at step {step}. "
-                              f"{self._checkpoint_state()} {self._keys()}")
+        return NumericalError(
+            f"{what} became NaN or Inf at step {step}. {self._checkpoint_state()} {self._keys()}"
+        )
 
     def _checkpoint_state(self) -> str:
         if self.checkpoint_step is None:
             every = self.recipe.train.checkpoint_every
-            return (f"No checkpoint was written yet (train.checkpoint_every={every}), so there "
-                    f"is nothing to resume.")
-        return (f"The last good checkpoint (step {self.checkpoint_step}) is kept in "
-                f"{self.run.checkpoint_path}.")
+            return (
+                f"No checkpoint was written yet (train.checkpoint_every={every}), so there "
+                f"is nothing to resume."
+            )
+        return (
+            f"The last good checkpoint (step {self.checkpoint_step}) is kept in "
+            f"{self.run.checkpoint_path}."
+        )
 
     def _keys(self) -> str:
         bad = list(_non_finite_settings(self.recipe.to_dict()))
@@ -52,13 +58,17 @@ class NonFinite:
             return f"The recipe sets {listed}: give finite values and run again."
         cfg = self.recipe.train
         solver = self.recipe.components["solver"].params
-        tolerances = [f"solver.{k}={solver[k]}" for k in ("rtol", "atol", "step_size")
-                      if k in solver]
+        tolerances = [
+            f"solver.{k}={solver[k]}" for k in ("rtol", "atol", "step_size") if k in solver
+        ]
         hint = f", or tighter solver settings ({', '.join(tolerances)})" if tolerances else ""
-        resume = (f" (or --resume {self.run.path} with the change, from step "
-                  f"{self.checkpoint_step})" if self.checkpoint_step is not None else "")
-        return (f"Keys involved: try a smaller train.lr (now {cfg.lr:g}), "
-                f"train.grad_clip=1.0 (now {cfg.grad_clip}){hint}; then run again with "
-                f"--overwrite{resume}.")
-
-
+        resume = (
+            f" (or --resume {self.run.path} with the change, from step {self.checkpoint_step})"
+            if self.checkpoint_step is not None
+            else ""
+        )
+        return (
+            f"Keys involved: try a smaller train.lr (now {cfg.lr:g}), "
+            f"train.grad_clip=1.0 (now {cfg.grad_clip}){hint}; then run again with "
+            f"--overwrite{resume}."
+        )

@@ -4,6 +4,7 @@
 ``tempfile.mkstemp`` creates files mode 0600 whatever the umask; :func:`atomic_write` widens its
 temporary file to ``0666 & ~umask`` before the rename, as ``open(path, "w")`` would have.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,9 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write(path: str, write: Callable[[Any], None],
-                 errors: Tuple[Type[BaseException], ...] = (OSError,)) -> None:
+def atomic_write(
+    path: str, write: Callable[[Any], None], errors: Tuple[Type[BaseException], ...] = (OSError,)
+) -> None:
     """Calls ``write(fileobj)`` on a temp file in the same folder, fsyncs, then renames it over
     ``path``: a reader sees the old file or the new one, never a torn one.
 
@@ -49,10 +51,13 @@ def atomic_write(path: str, write: Callable[[Any], None],
             os.close(dir_fd)
     except errors as exc:
         _discard(tmp)
-        reason = getattr(exc, "strerror", None) or (str(exc).splitlines()
-                                                    or [type(exc).__name__])[0]
-        raise CheckpointError(f"could not write {path}: {reason}; free some disk space or "
-                              f"choose another --out (the files already there are kept)") from exc
+        reason = (
+            getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        )
+        raise CheckpointError(
+            f"could not write {path}: {reason}; free some disk space or "
+            f"choose another --out (the files already there are kept)"
+        ) from exc
     except BaseException:
         _discard(tmp)
         raise
@@ -88,6 +93,9 @@ def strict_json(value: Any, what: str) -> Any:
     """:func:`finite_json`, warning once naming the figures written as null."""
     clean, bad = finite_json(value)
     if bad:
-        warnings.warn(f"{what}: {', '.join(bad)} not finite (NaN or Inf); written as null",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{what}: {', '.join(bad)} not finite (NaN or Inf); written as null",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return clean

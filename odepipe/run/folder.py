@@ -11,6 +11,7 @@
       data/           what the data source needs for inference (``DataSource.save``)
       .lock           held (fcntl) while a process trains into the folder
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -94,8 +95,11 @@ class Run:
         """Paths of the figures in plots/, sorted."""
         if not os.path.isdir(self.plots_dir):
             return []
-        return sorted(os.path.join(self.plots_dir, f) for f in os.listdir(self.plots_dir)
-                      if not f.startswith("."))
+        return sorted(
+            os.path.join(self.plots_dir, f)
+            for f in os.listdir(self.plots_dir)
+            if not f.startswith(".")
+        )
 
     # -- creating and opening ------------------------------------------------------------------
     @staticmethod
@@ -122,8 +126,10 @@ class Run:
         """An existing run; CheckpointError naming the folder when it is not one."""
         run = cls(path)
         if not run.is_run():
-            raise CheckpointError(f"{path} is not an odepipe run folder (it needs {cls.RECIPE} "
-                                  f"and {cls.CHECKPOINT}); train one with `odepipe run RECIPE`")
+            raise CheckpointError(
+                f"{path} is not an odepipe run folder (it needs {cls.RECIPE} "
+                f"and {cls.CHECKPOINT}); train one with `odepipe run RECIPE`"
+            )
         return run
 
     def is_run(self) -> bool:
@@ -204,9 +210,11 @@ class Run:
             with open(self.metrics_path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
         except OSError as exc:
-            raise CheckpointError(f"cannot append to {self.metrics_path}: "
-                                  f"{exc.strerror or exc}; free some disk space or choose "
-                                  f"another --out (the last checkpoint is kept)") from exc
+            raise CheckpointError(
+                f"cannot append to {self.metrics_path}: "
+                f"{exc.strerror or exc}; free some disk space or choose "
+                f"another --out (the last checkpoint is kept)"
+            ) from exc
 
     def read_metrics(self, until_step: Optional[int] = None) -> List[Dict[str, Any]]:
         if not os.path.exists(self.metrics_path):
@@ -237,40 +245,54 @@ class Run:
             raise DataError(
                 f"the run in {self.path} was trained with data preprocessing {recorded}, but its "
                 f"data now gives {now}: the data file or training text changed after training. "
-                f"Restore it, or train again")
+                f"Restore it, or train again"
+            )
 
     def name(self, default: str) -> str:
         """The recipe name the run was started under (kept across resumes)."""
         summary = self.read_summary() if os.path.isfile(self.summary_path) else None
         return str((summary or {}).get("recipe") or default)
 
-    def load(self, device: Optional[str] = None, host: Optional["PluginHost"] = None
-             ) -> Tuple["Recipe", "DataSource", "Pipeline"]:
+    def load(
+        self,
+        device: Optional[str] = None,
+        host: Optional["PluginHost"] = None,
+        with_data: bool = False,
+    ) -> Tuple["Recipe", "DataSource", "Pipeline"]:
         """The run's resolved recipe, its data source (restored from data/ when the run has
-        one, so its corpus is not read or generated again) and its model with the saved
-        weights, in eval mode. ``host``: the process's plugin host (a fresh one when None)."""
+        one, so its corpus is not read or generated again; ``with_data`` reads the data as
+        training did, for commands that evaluate on a split) and its model with the saved
+        weights, in eval mode. ``host``: the process's plugin host (a fresh one when None).
+        The machine checks of training (``train.device``, ``train.threads``) do not apply: the
+        model goes to ``device``, whatever it was trained on."""
         import torch
 
         from ..recipe import load_recipe
         from .build import build
 
         self.open(self.path)
-        recipe = load_recipe(self.recipe_path, host=host)
-        restore = self.data_dir if os.path.isdir(self.data_dir) else None
+        recipe = load_recipe(self.recipe_path, host=host, machine=False)
+        restore = self.data_dir if os.path.isdir(self.data_dir) and not with_data else None
         data, model = build(recipe, restore=restore)
         state = self.load_checkpoint()
         recipe = dataclasses.replace(recipe, name=str(state.get("name") or self.name(recipe.name)))
         try:
             model.load_state_dict(state["model"])
         except (RuntimeError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"the checkpoint in {self.path} does not fit its recipe: "
-                                  f"{str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+            raise CheckpointError(
+                f"the checkpoint in {self.path} does not fit its recipe: "
+                f"{str(exc).splitlines()[0] if str(exc) else exc!r}"
+            ) from None
         self.check_data_state(data)
         target: torch.device = torch.device(device) if device else torch.device("cpu")
         return recipe, data, model.to(target).eval()
 
 
-def load_run(run_dir: str, device: Optional[str] = None, host: Optional["PluginHost"] = None
-             ) -> Tuple["Recipe", "DataSource", "Pipeline"]:
-    """``Run.open(run_dir).load(device, host)``: recipe, data source and model of a run."""
-    return Run.open(run_dir).load(device, host=host)
+def load_run(
+    run_dir: str,
+    device: Optional[str] = None,
+    host: Optional["PluginHost"] = None,
+    with_data: bool = False,
+) -> Tuple["Recipe", "DataSource", "Pipeline"]:
+    """``Run.open(run_dir).load(...)``: recipe, data source and model of a run."""
+    return Run.open(run_dir).load(device, host=host, with_data=with_data)

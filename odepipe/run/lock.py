@@ -4,6 +4,7 @@
 An advisory ``fcntl.flock`` on a ``.lock`` file inside the folder: the kernel drops it when the
 process dies (even ``kill -9``), so a crash never leaves a folder locked.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -24,8 +25,10 @@ class RunLock:
         try:
             handle = open(self.path, "a+", encoding="utf-8")
         except OSError as exc:
-            raise CheckpointError(f"cannot write the run folder {self.folder}: "
-                                  f"{exc.strerror or exc}; choose a writable --out") from exc
+            raise CheckpointError(
+                f"cannot write the run folder {self.folder}: "
+                f"{exc.strerror or exc}; choose a writable --out"
+            ) from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -35,7 +38,8 @@ class RunLock:
             pid = f" (pid {holder})" if holder.isdigit() else ""
             raise CheckpointError(
                 f"run folder {self.folder} is in use: another odepipe process{pid} is training "
-                f"into it; wait for it to finish, or choose another --out") from None
+                f"into it; wait for it to finish, or choose another --out"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

@@ -1,5 +1,6 @@
 """The figures of a finished run: the loss curve (with its evaluations and the planned length)
 and whatever the data source draws of the final model."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
     from .folder import Run
 
 
-def plot_run(model: "Pipeline", data: "DataSource", device: torch.device, run: "Run",
-             steps_planned: int) -> None:
+def plot_run(
+    model: "Pipeline", data: "DataSource", device: torch.device, run: "Run", steps_planned: int
+) -> None:
     """Writes plots/loss.png and the data source's figures; an unwritable folder or a full
     disk is a CheckpointError (the checkpoint and summary are already written)."""
     try:
@@ -26,16 +28,17 @@ def plot_run(model: "Pipeline", data: "DataSource", device: torch.device, run: "
         model.eval()
         data.plot(model, data.collate(items).to(device), run.plots_dir)
     except OSError as exc:
-        raise CheckpointError(f"cannot write the plots into {run.plots_dir}: "
-                              f"{exc.strerror or exc}; the checkpoint and summary.json are "
-                              f"kept. Free some disk space, or set train.plot=false") from exc
+        raise CheckpointError(
+            f"cannot write the plots into {run.plots_dir}: "
+            f"{exc.strerror or exc}; the checkpoint and summary.json are "
+            f"kept. Free some disk space, or set train.plot=false"
+        ) from exc
 
 
 def _plot_loss(run: "Run", steps_planned: int) -> None:
-    import matplotlib
+    from ..plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     records = run.read_metrics()
     logged = [r for r in records if "loss" in r and r.get("loss") is not None]
@@ -43,13 +46,26 @@ def _plot_loss(run: "Run", steps_planned: int) -> None:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([r["step"] for r in logged], [r["loss"] for r in logged], label="training loss")
-    evals = [r for r in records if r.get("kind") in ("eval", "final")
-             and isinstance(r.get("test_elbo"), (int, float))]
+    evals = [
+        r
+        for r in records
+        if r.get("kind") in ("eval", "final")
+        and isinstance(r.get("test_elbo_at_mean"), (int, float))
+    ]
     if evals:
-        ax.plot([r["step"] for r in evals], [-r["test_elbo"] for r in evals], "o",
-                label="test -ELBO (evaluation)")
-    ax.axvline(steps_planned, color="grey", linestyle="--", linewidth=1,
-               label=f"planned steps ({steps_planned})")
+        ax.plot(
+            [r["step"] for r in evals],
+            [-r["test_elbo_at_mean"] for r in evals],
+            "o",
+            label="test -ELBO (evaluation)",
+        )
+    ax.axvline(
+        steps_planned,
+        color="grey",
+        linestyle="--",
+        linewidth=1,
+        label=f"planned steps ({steps_planned})",
+    )
     ax.set_xlabel("step")
     ax.set_ylabel("loss (-ELBO per item)")
     ax.set_yscale("symlog")

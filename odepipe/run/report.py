@@ -1,5 +1,6 @@
 """The few lines ``odepipe run`` prints when a run ends: how far it got and why it stopped,
 how long it took, the headline test figures by name, and where the folder and plots are."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ def _duration(seconds: float) -> str:
 
 
 def stop_reason(summary: Dict[str, Any], max_seconds: Any = None) -> str:
-    """"all planned steps" or the time limit that ended the run early."""
+    """ "all planned steps" or the time limit that ended the run early."""
     if summary.get("stopped_because") == "max_seconds":
         limit = f"={max_seconds:g}" if isinstance(max_seconds, (int, float)) else ""
         return f"stopped early: train.max_seconds{limit} reached"
@@ -27,12 +28,17 @@ def stop_reason(summary: Dict[str, Any], max_seconds: Any = None) -> str:
 def describe(summary: Dict[str, Any], run: Run, max_seconds: Any = None) -> List[str]:
     """Human-readable lines for the end of a run (the JSON is ``odepipe run --json``)."""
     steps, planned = summary.get("steps"), summary.get("steps_planned", summary.get("steps"))
-    lines = [f"{summary.get('recipe', 'run')}: {steps} of {planned} steps, "
-             f"{stop_reason(summary, max_seconds)}; "
-             f"{_duration(float(summary.get('seconds') or 0))} on {summary.get('device', '?')}"
-             + (f" x{summary['processes']}" if summary.get("processes", 1) > 1 else "")]
-    figures = [(k, v) for k, v in summary.items() if k.startswith("test_")
-               and (isinstance(v, (int, float)) or v is None)]
+    lines = [
+        f"{summary.get('recipe', 'run')}: {steps} of {planned} steps, "
+        f"{stop_reason(summary, max_seconds)}; "
+        f"{_duration(float(summary.get('seconds') or 0))} on {summary.get('device', '?')}"
+        + (f" x{summary['processes']}" if summary.get("processes", 1) > 1 else "")
+    ]
+    figures = [
+        (k, v)
+        for k, v in summary.items()
+        if k.startswith("test_") and (isinstance(v, (int, float)) or v is None)
+    ]
     if figures:
         width = max(len(k) for k, _ in figures)
         lines.append("test metrics:")

@@ -1,6 +1,7 @@
 """What may change when a run is resumed: training settings (``train.*``: more steps, another
 learning rate or time limit) but not what the weights were built for (architecture, data,
 seed). A difference is reported key by key, instead of a state_dict traceback."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Tuple
@@ -33,8 +34,9 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[Tuple[str, Any
     return out
 
 
-def check_resumable(run_recipe: str, recipe_yaml: str, run_dir: str,
-                    source: str) -> List[Tuple[str, Any, Any]]:
+def check_resumable(
+    run_recipe: str, recipe_yaml: str, run_dir: str, source: str
+) -> List[Tuple[str, Any, Any]]:
     """Compares the recipe a checkpoint was trained with (YAML text) with the one given to
     resume it. Returns the allowed (training) changes; raises RecipeError listing the others."""
     old = yaml.safe_load(run_recipe) or {}
@@ -43,8 +45,10 @@ def check_resumable(run_recipe: str, recipe_yaml: str, run_dir: str,
     refused = [c for c in changes if c[0].split(".")[0] not in CHANGEABLE]
     if refused:
         problems = [f"{key} is {a!r} in the run but {b!r} here" for key, a, b in refused]
-        problems.append(f"--resume {run_dir} continues the weights it holds, so only train.* "
-                        f"settings may change; drop these overrides, or start a new run with "
-                        f"--out NEW_FOLDER")
+        problems.append(
+            f"--resume {run_dir} continues the weights it holds, so only train.* "
+            f"settings may change; drop these overrides, or start a new run with "
+            f"--out NEW_FOLDER"
+        )
         raise RecipeError(problems, source)
     return changes

@@ -1,4 +1,5 @@
 """Learning-rate and KL-weight schedules, as pure functions of the step (so resume is exact)."""
+
 from __future__ import annotations
 
 import math

@@ -5,6 +5,7 @@ Every batch and every z0 draw is a pure function of (seed, step), and every sche
 of the step, so a resumed run computes exactly what the uninterrupted one would have
 (bit-for-bit on CPU), and N processes under torchrun see the same global batch as one process.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,6 +15,7 @@ import os
 import random
 import signal
 import time
+import warnings
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
 
 import torch
@@ -23,6 +25,7 @@ from ..errors import CheckpointError, RecipeError
 from ..pipeline import Pipeline
 from ..recipe import Recipe
 from . import distributed
+from .bounds import evaluate_bounds
 from .build import build
 from .evaluate import evaluate
 from .faults import NonFinite
@@ -39,8 +42,10 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CheckpointError("train.device=cuda but no CUDA device is available; use "
-                              "train.device=auto or train.device=cpu")
+        raise CheckpointError(
+            "train.device=cuda but no CUDA device is available; use "
+            "train.device=auto or train.device=cpu"
+        )
     return torch.device(name)
 
 
@@ -48,6 +53,12 @@ class BatchPlan:
     """Which items step ``s`` trains on: epoch-wise permutations seeded by (seed, epoch)."""
 
     def __init__(self, n: int, batch_size: int, seed: int):
+        if batch_size > n:
+            warnings.warn(
+                f"train.batch_size={batch_size} is larger than the {n} training "
+                f"items; each step uses all {n}",
+                stacklevel=2,
+            )
         self.n, self.bs, self.seed = n, min(batch_size, n), seed
         self.per_epoch = max(1, n // self.bs)
         self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
@@ -57,7 +68,7 @@ class BatchPlan:
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
-        return self._perm[j * self.bs:(j + 1) * self.bs].tolist()
+        return self._perm[j * self.bs : (j + 1) * self.bs].tolist()
 
 
 def step_noise(seed: int, step: int, rows: int, latent_dim: int) -> torch.Tensor:
@@ -123,11 +134,19 @@ class Training:
             torch.set_num_threads(cfg.threads)
         self.device = distributed.local_device(pick_device(cfg.device))
         distributed.setup(self.device)
-        self.world, self.rank, self.main = (distributed.world(), distributed.rank(),
-                                            distributed.is_main())
+        self.world, self.rank, self.main = (
+            distributed.world(),
+            distributed.rank(),
+            distributed.is_main(),
+        )
         if cfg.batch_size % self.world:
-            raise RecipeError([f"train.batch_size={cfg.batch_size} must be divisible by the "
-                               f"number of processes ({self.world})"], self.recipe.source)
+            raise RecipeError(
+                [
+                    f"train.batch_size={cfg.batch_size} must be divisible by the "
+                    f"number of processes ({self.world})"
+                ],
+                self.recipe.source,
+            )
         if resume:
             self.resumed_state = self._read_resumable()
         torch.manual_seed(self.recipe.seed)
@@ -137,11 +156,12 @@ class Training:
         self.objective: nn.Module = Objective(self.model)
         if self.world > 1:
             self.objective = nn.parallel.DistributedDataParallel(
-                self.objective, device_ids=[self.device.index] if self.device.type == "cuda"
-                else None)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
-                                          weight_decay=cfg.weight_decay,
-                                          foreach=True)  # one kernel per step, not per tensor
+                self.objective,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+            )
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True
+        )  # one kernel per step, not per tensor
         self.train_items = list(cast(Iterable[Any], self.data.dataset("train")))
         self.plan = BatchPlan(len(self.train_items), cfg.batch_size, self.recipe.seed)
         self.faults = NonFinite(self.recipe, self.run)
@@ -150,11 +170,14 @@ class Training:
         """The checkpoint to resume, once its recipe is known to fit the one given."""
         state = self.run.load_checkpoint()
         if not isinstance(state.get("model"), dict) or "optimizer" not in state:
-            raise CheckpointError(f"{self.run.checkpoint_path} holds no model and optimizer "
-                                  f"state; it cannot be resumed. Start a new run")
+            raise CheckpointError(
+                f"{self.run.checkpoint_path} holds no model and optimizer "
+                f"state; it cannot be resumed. Start a new run"
+            )
         if isinstance(state.get("recipe"), str):
-            check_resumable(state["recipe"], self.recipe.to_yaml(), self.run.path,
-                            self.recipe.source)
+            check_resumable(
+                state["recipe"], self.recipe.to_yaml(), self.run.path, self.recipe.source
+            )
         name = state.get("name") or self.run.name(self.recipe.name)
         self.recipe = dataclasses.replace(self.recipe, name=str(name))
         return state
@@ -169,8 +192,10 @@ class Training:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise CheckpointError(f"the checkpoint in {self.run.path} does not fit its recipe: "
-                                  f"{str(exc).splitlines()[0]}") from None
+            raise CheckpointError(
+                f"the checkpoint in {self.run.path} does not fit its recipe: "
+                f"{str(exc).splitlines()[0]}"
+            ) from None
         _set_rng_state(state["rng"])
         self.step = self.first_step = int(state["step"])
         self.faults.checkpoint_step = self.step
@@ -190,8 +215,10 @@ class Training:
             os.makedirs(self.run.data_dir, exist_ok=True)
             self.data.save(self.run.data_dir)
         except OSError as exc:
-            raise CheckpointError(f"cannot write {self.run.data_dir}: {exc.strerror or exc}; "
-                                  f"free some disk space or choose another --out") from exc
+            raise CheckpointError(
+                f"cannot write {self.run.data_dir}: {exc.strerror or exc}; "
+                f"free some disk space or choose another --out"
+            ) from exc
 
     # -- the loop --------------------------------------------------------------------------------
     def seconds(self) -> float:
@@ -206,10 +233,11 @@ class Training:
     def one_step(self) -> StepResult:
         cfg, step = self.cfg, self.step
         indices = self.plan.indices(step)
-        batch = self.data.collate([self.train_items[i] for i in indices[self.rank::self.world]])
+        batch = self.data.collate([self.train_items[i] for i in indices[self.rank :: self.world]])
         batch = batch.to(self.device)
-        noise = step_noise(self.recipe.seed, step, len(indices),
-                           self.model.latent_dim)[self.rank::self.world]
+        noise = step_noise(self.recipe.seed, step, len(indices), self.model.latent_dim)[
+            self.rank :: self.world
+        ]
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * lr_factor(step, cfg)
         beta = kl_weight(step, cfg)
@@ -233,22 +261,31 @@ class Training:
 
     def log(self, result: StepResult, bar: Any) -> None:
         parts = result.parts
-        values = distributed.sum_dict({"loss": parts.loss.item(), "log_lik": parts.log_lik.item(),
-                                       "kl": parts.kl.item(), "elbo": parts.elbo.item()})
-        record = {"step": self.step, **{k: v / self.world for k, v in values.items()},
-                  "beta": result.beta, "lr": self.optimizer.param_groups[0]["lr"],
-                  "grad_norm": float(result.grad_norm),
-                  "nfe_forward": self.model.solver.nfe_forward,
-                  "nfe_backward": self.model.solver.nfe_backward,
-                  "seconds": round(self.seconds(), 3)}
+        values = distributed.sum_dict(
+            {
+                "loss": parts.loss.item(),
+                "log_lik": parts.log_lik.item(),
+                "kl": parts.kl.item(),
+                "elbo": parts.elbo.item(),
+            }
+        )
+        record = {
+            "step": self.step,
+            **{k: v / self.world for k, v in values.items()},
+            "beta": result.beta,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "grad_norm": float(result.grad_norm),
+            "nfe_forward": self.model.solver.nfe_forward,
+            "nfe_backward": self.model.solver.nfe_backward,
+            "seconds": round(self.seconds(), 3),
+        }
         if self.main:
             self.run.append_metrics(record)
         bar.set_postfix(loss=f"{record['loss']:.4g}", nfe=record["nfe_forward"])
 
     def evaluate_now(self) -> None:
         cfg = self.cfg
-        metrics = evaluate(self.model, self.data, self.device, cfg.eval_batch_size,
-                           cfg.eval_items)
+        metrics = evaluate(self.model, self.data, self.device, cfg.eval_batch_size, cfg.eval_items)
         if self.main:
             self.run.append_metrics({"step": self.step, "kind": "eval", **metrics})
 
@@ -259,10 +296,17 @@ class Training:
         for name, tensor in self.model.state_dict().items():
             if tensor.is_floating_point():
                 self.faults.check(self.step, f"parameter {name}", tensor)
-        self.run.save_checkpoint({
-            "step": self.step, "elapsed": self.seconds(), "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "rng": _rng_state(),
-            "recipe": self.recipe.to_yaml(), "name": self.recipe.name})
+        self.run.save_checkpoint(
+            {
+                "step": self.step,
+                "elapsed": self.seconds(),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "rng": _rng_state(),
+                "recipe": self.recipe.to_yaml(),
+                "name": self.recipe.name,
+            }
+        )
         self.faults.checkpoint_step = self.step
 
     def loop(self, on_event: Optional[Callable[[int], None]] = None) -> None:
@@ -271,9 +315,14 @@ class Training:
         from tqdm.auto import tqdm
 
         cfg = self.cfg
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.recipe.name,
-                   disable=not (self.progress and self.main), dynamic_ncols=True,
-                   mininterval=0.5)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            desc=self.recipe.name,
+            disable=not (self.progress and self.main),
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
         self.started = time.perf_counter()
         self.model.train()
         try:
@@ -281,11 +330,9 @@ class Training:
                 while self.step < cfg.steps and not self.out_of_time():
                     result = self.one_step()
                     bar.update(1)
-                    if cfg.log_every and (self.step % cfg.log_every == 0
-                                          or self.step == cfg.steps):
+                    if cfg.log_every and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
                         self.log(result, bar)
-                    if cfg.eval_every and self.step % cfg.eval_every == 0 \
-                            and self.step < cfg.steps:
+                    if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
                         self.evaluate_now()
                     if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                         self.checkpoint()
@@ -294,8 +341,10 @@ class Training:
         except KeyboardInterrupt:
             self.checkpoint()
             bar.close()
-            raise KeyboardInterrupt(f"interrupted at step {self.step}; checkpoint saved, "
-                                    f"continue with --resume {self.run.path}") from None
+            raise KeyboardInterrupt(
+                f"interrupted at step {self.step}; checkpoint saved, "
+                f"continue with --resume {self.run.path}"
+            ) from None
         bar.close()
         self.checkpoint()
 
@@ -306,15 +355,34 @@ class Training:
         trained = max(1, self.step - self.first_step)
         metrics: Dict[str, Any] = {}
         for split in [s for s in self.data.splits if s != "train"]:
-            metrics.update(evaluate(self.model, self.data, self.device, cfg.eval_batch_size,
-                                    split=split))
+            metrics.update(
+                evaluate(self.model, self.data, self.device, cfg.eval_batch_size, split=split)
+            )
+            if self.model.variational:  # bounds as bounds: z0 sampled, not its mean
+                metrics.update(
+                    evaluate_bounds(
+                        self.model,
+                        self.data,
+                        self.device,
+                        cfg.eval_batch_size,
+                        split=split,
+                        samples=cfg.eval_samples,
+                        seed=self.recipe.seed,
+                    )
+                )
         summary: Dict[str, Any] = {
-            "recipe": self.recipe.name, "steps": self.step, "steps_planned": cfg.steps,
+            "recipe": self.recipe.name,
+            "steps": self.step,
+            "steps_planned": cfg.steps,
             "stopped_because": STEPS_PLANNED if self.step >= cfg.steps else MAX_SECONDS,
-            "seconds": round(seconds, 2), "device": str(self.device), "processes": self.world,
+            "seconds": round(seconds, 2),
+            "device": str(self.device),
+            "processes": self.world,
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "nfe_forward_per_step": self.nfe_forward / trained,
-            "nfe_backward_per_step": self.nfe_backward / trained, **metrics}
+            "nfe_backward_per_step": self.nfe_backward / trained,
+            **metrics,
+        }
         if self.data.state():  # fitted preprocessing, e.g. csv normalization
             summary["data"] = self.data.state()
         if self.main:
@@ -340,8 +408,13 @@ def _sigterm_as_interrupt(main: bool) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def train(recipe: Recipe, run_dir: Union[str, Run], resume: bool = False, progress: bool = True,
-          on_event: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
+def train(
+    recipe: Recipe,
+    run_dir: Union[str, Run],
+    resume: bool = False,
+    progress: bool = True,
+    on_event: Optional[Callable[[int], None]] = None,
+) -> Dict[str, Any]:
     """Trains ``recipe`` into ``run_dir`` (a :class:`Run`, or the path of a folder the caller
     made) and returns the summary. With ``resume``, continues the folder's checkpoint; only
     ``train.*`` settings of ``recipe`` may differ from the run's.

@@ -29,6 +29,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+import odepipe
+
 METHODS = ("resnet", "backprop", "adjoint")
 DEFAULT_LAYERS = (10, 30, 100, 300, 1000)
 #: glibc malloc serves every block over 64 KiB with its own mmap and unmaps it when freed, so
@@ -256,9 +258,7 @@ def claims(rows: Sequence[Dict[str, Any]]) -> List[str]:
 
 def plot(rows: Sequence[Dict[str, Any]], path: str) -> str:
     """Memory and time per step against K (log-log), one line per method; returns the path."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = odepipe.pyplot()
 
     fig, (ax_mem, ax_time) = plt.subplots(1, 2, figsize=(11, 4))
     for method in METHODS:

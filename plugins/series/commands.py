@@ -60,7 +60,7 @@ def extrapolate(host: odepipe.PluginHost, run_dir: str, input_path: str, until: 
     values = codec.decode_values(pred)
     absolute = rel + np.array([s.times[0] for s in series])[:, None]
     stem = os.path.splitext(os.path.basename(input_path))[0]
-    out = out or os.path.join(run_dir, "extrapolations", f"{stem}.csv")
+    out = out or os.path.join(odepipe.Run(run_dir).extrapolations_dir, f"{stem}.csv")
     ids = [s.id for s in series]
     write_long_csv(out, codec, ids, absolute, values)
     png = os.path.splitext(out)[0] + ".png"

@@ -219,9 +219,7 @@ def plot_series(path: str, codec: SeriesCodec, ids: Sequence[str], times: np.nda
                 values: np.ndarray, observed: Optional[Sequence[Series]] = None,
                 title: str = "") -> None:
     """One panel per feature (time on x): predicted lines, observed points; at most 8 series."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = odepipe.pyplot()
 
     D = len(codec.features)
     fig, axes = plt.subplots(D, 1, figsize=(8, 2.6 * D), squeeze=False, sharex=True)

@@ -132,9 +132,7 @@ class SpiralData(DataSource, odepipe.SeriesCodecSource):
 
     @torch.no_grad()
     def plot(self, model: Any, batch: Batch, out_dir: str) -> None:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = odepipe.pyplot()
 
         times = torch.cat([batch.times, batch.extras["future_times"]])
         pred = model.extrapolate(batch, times).cpu()
