@@ -45,8 +45,7 @@ def score(run_dir: str, pairs: int, steps: int, seed: int, method: str, beam: in
 
     # load_run refuses a run whose tokenizer is not the one recorded in its summary.json
     _, data, model = odepipe.load_run(run_dir)
-    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
-        summary = json.load(f)
+    summary = odepipe.Run(run_dir).read_summary()
     grammar = default_grammar()
     test = data.sentences["test"]
     rng = random.Random(seed)

@@ -42,8 +42,7 @@ def default_model_dir() -> str:
 
 
 def _is_run(path: str) -> bool:
-    return all(os.path.isfile(os.path.join(path, f))
-               for f in ("recipe.yaml", "checkpoint.pt", "summary.json"))
+    return odepipe.Run(path).is_complete()
 
 
 def ensure_default_model(host: odepipe.PluginHost, progress: bool = True) -> str:

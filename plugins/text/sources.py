@@ -11,12 +11,12 @@ brings the tokenizer back so that encoding and decoding work without any corpus.
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, List, Literal, Optional, Sequence
+from typing import Annotated, Any, Dict, List, Literal, Optional, Sequence
 
 import torch
 
 import odepipe
-from odepipe import Batch, DataSource
+from odepipe import Batch, DataSource, Range
 
 from . import generation
 from .corpus import SPLITS, Corpus, FileCorpus, GrammarCorpus, HubCorpus
@@ -42,18 +42,11 @@ class TextSource(DataSource, odepipe.SentenceSource):
     supports = ("tokens",)  # known before the (lazy) corpus is read
     kind = "text"
 
-    def __init__(self, seed: int = 0, vocab: int = 1200,
-                 tokenizer: Literal["bpe", "unigram"] = "bpe", max_tokens: int = 32,
-                 dt: float = 0.1, lowercase: bool = False):
-        problems = []
-        if max_tokens < 2:
-            problems.append(f"data.max_tokens must be >= 2, got {max_tokens}")
-        if dt <= 0:
-            problems.append(f"data.dt must be > 0, got {dt}")
-        if tokenizer not in ("bpe", "unigram"):
-            problems.append(f"data.tokenizer={tokenizer!r} is not one of bpe, unigram")
-        if problems:
-            raise odepipe.DataError("; ".join(problems))
+    @odepipe.checked
+    def __init__(self, seed: int = 0, vocab: Annotated[int, Range(ge=8, le=10**6)] = 1200,
+                 tokenizer: Literal["bpe", "unigram"] = "bpe",
+                 max_tokens: Annotated[int, Range(ge=2, le=10**5)] = 32,
+                 dt: Annotated[float, Range(gt=0, le=10**3)] = 0.1, lowercase: bool = False):
         self.seed, self.max_tokens, self.dt = seed, max_tokens, dt
         self.settings = {"vocab": vocab, "tokenizer": tokenizer, "lowercase": lowercase}
         self._codec: Optional[TextCodec] = None
