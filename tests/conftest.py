@@ -12,6 +12,25 @@ import torch
 
 EXAMPLE = Path(__file__).resolve().parent / "example_plugin"
 
+#: a whole spiral recipe small enough to build in milliseconds (recipe tests mutate copies)
+TINY_RECIPE = """
+seed: 0
+data: {type: spiral, n_spirals: 8, n_test: 4, n_observed: 10, n_extrapolate: 5, n_total: 40}
+encoder: {type: gru, hidden_size: 4}
+dynamics: {type: mlp, hidden_size: 4}
+solver: {type: rk4, step_size: 0.5}
+decoder: {type: mlp, hidden_size: 4}
+model: {latent_dim: 2}
+train: {steps: 1, batch_size: 4}
+"""
+
+
+def tiny_recipe() -> dict:
+    """A fresh tree of :data:`TINY_RECIPE`."""
+    import yaml
+
+    return yaml.safe_load(TINY_RECIPE)
+
 #: overrides that make a spiral run tiny
 TINY_SPIRAL = ["data.n_spirals=16", "data.n_test=8", "train.batch_size=8", "train.threads=1",
                "train.eval_items=8", "train.plot=false"]

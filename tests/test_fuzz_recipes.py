@@ -13,18 +13,11 @@ from odepipe.recipe import TOP_LEVEL, Recipe, apply_overrides, validate
 from odepipe.recipe.shorten import name
 from odepipe.run.build import build
 
+from conftest import tiny_recipe
+
 # `plugins:` (which imports the modules it names, by design) is left out of the random keys
 HOST = PluginHost(entry_points=False)
-BASE = yaml.safe_load("""
-seed: 0
-data: {type: spiral, n_spirals: 8, n_test: 4, n_observed: 10, n_extrapolate: 5, n_total: 40}
-encoder: {type: gru, hidden_size: 4}
-dynamics: {type: mlp, hidden_size: 4}
-solver: {type: rk4, step_size: 0.5}
-decoder: {type: mlp, hidden_size: 4}
-model: {latent_dim: 2}
-train: {steps: 1, batch_size: 4}
-""")
+BASE = tiny_recipe()
 
 KEYS = ["seed", "data", "data.type", "data.n_spirals", "data.noise_std", "data.n_observed",
         "data.n_irregular", "encoder", "encoder.type", "encoder.hidden_size",

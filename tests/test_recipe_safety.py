@@ -11,7 +11,6 @@ import typing
 from typing import Annotated, Any, Dict, List, Optional, Tuple
 
 import pytest
-import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,19 +26,10 @@ from odepipe.recipe.schema import SECTION_CONFIGS
 from odepipe.recipe.shorten import short
 from odepipe.run.build import build
 
-from conftest import TINY_SPIRAL
+from conftest import TINY_SPIRAL, tiny_recipe
 
 HOST = PluginHost(entry_points=False)
-BASE = yaml.safe_load("""
-seed: 0
-data: {type: spiral, n_spirals: 8, n_test: 4, n_observed: 10, n_extrapolate: 5, n_total: 40}
-encoder: {type: gru, hidden_size: 4}
-dynamics: {type: mlp, hidden_size: 4}
-solver: {type: rk4, step_size: 0.5}
-decoder: {type: mlp, hidden_size: 4}
-model: {latent_dim: 2}
-train: {steps: 1, batch_size: 4}
-""")
+BASE = tiny_recipe()
 #: what a data type needs beside the parameter under test, to stay tiny
 DATA_BASES = {
     "spiral": BASE["data"],
