@@ -6,32 +6,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torchdiffeq
 
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-
-
-def _load_engine():
-    """The engine through its package, or straight from its folder while the package around it
-    is being rebuilt (the engine imports nothing from odepipe)."""
-    try:
-        return importlib.import_module("odepipe_plugins.latent_ode.engine")
-    except Exception:  # pragma: no cover - only while plugins/latent_ode is in flux
-        path = PLUGINS / "latent_ode" / "engine"
-        spec = importlib.util.spec_from_file_location(
-            "_odepipe_engine", path / "__init__.py", submodule_search_locations=[str(path)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["_odepipe_engine"] = module
-        spec.loader.exec_module(module)
-        return module
-
-
-engine = _load_engine()
+engine = importlib.import_module("odepipe_plugins.latent_ode.engine")
 grid_module = importlib.import_module(engine.__name__ + ".grid")
 adjoint_module = importlib.import_module(engine.__name__ + ".adjoint")
 solve_fixed, solve_adaptive = engine.solve_fixed, engine.solve_adaptive
@@ -43,17 +23,11 @@ F64 = torch.float64
 
 
 def _tdq_tsit5() -> bool:
-    """Registers odepipe's tsit5 with torchdiffeq (0.2.x lacks it); False if that file is gone."""
-    if "tsit5" in importlib.import_module("torchdiffeq._impl.odeint").SOLVERS:
-        return True
-    for path in (PLUGINS / "latent_ode" / "tsit5.py", PLUGINS / "tsit5.py"):
-        if path.exists():
-            spec = importlib.util.spec_from_file_location("_odepipe_tsit5", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            module.install()
-            return True
-    return False
+    """Registers odepipe's tsit5 with torchdiffeq (0.2.x lacks it), the reference to match."""
+    from odepipe_plugins.latent_ode.tsit5 import install
+
+    install()
+    return "tsit5" in importlib.import_module("torchdiffeq._impl.odeint").SOLVERS
 
 
 class Field(torch.nn.Module):
@@ -108,8 +82,8 @@ def test_fixed_matches_torchdiffeq_float32(method):
 @pytest.mark.parametrize("tol", [1e-3, 1e-7])
 @pytest.mark.parametrize("times", [UNIFORM, IRREGULAR], ids=["uniform", "irregular"])
 def test_adaptive_matches_torchdiffeq(method, tol, times):
-    if method == "tsit5" and not _tdq_tsit5():
-        pytest.skip("odepipe's torchdiffeq tsit5 plugin is not where it used to be")
+    if method == "tsit5":
+        assert _tdq_tsit5()
     f, z0 = Field(), _z0()
     counter = NFECounter()
     ours = solve_adaptive(f, z0, times, method, rtol=tol, atol=tol / 10, counter=counter)

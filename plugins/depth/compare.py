@@ -86,7 +86,9 @@ def build_model(method: str, layers: int, batch_size: int = 128, latent_dim: int
     if method == "resnet":
         raw["solver"] = {"type": "resnet", "layers": layers}
     else:
-        raw["solver"] = {"type": "euler", "step_size": 1.0, "adjoint": method == "adjoint"}
+        # torchdiffeq, as measured in docs/performance.md (odepipe's engine: docs/solvers.md)
+        raw["solver"] = {"type": "euler", "step_size": 1.0, "adjoint": method == "adjoint",
+                         "backend": "torchdiffeq"}
     data, model = build(validate(raw, "<compare>", PluginHost(entry_points=False)))
     batch = data.collate(list(data.dataset("train"))[:batch_size])
     if method != "resnet":  # K Euler steps over the observed window, exactly
