@@ -59,9 +59,12 @@ warnings.formatwarning = _format_warning
 
 @click.group(cls=OdepipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--traceback", is_flag=True, help="Show full tracebacks for errors.")
+@click.option("--allow-plugins", is_flag=True,
+              help="Let a run folder you load (--run, --resume) import the local modules its "
+                   "recipe names under plugins: (only installed ones otherwise).")
 @click.version_option(package_name="odepipe")
 @click.pass_context
-def cli(ctx: click.Context, traceback: bool) -> None:
+def cli(ctx: click.Context, traceback: bool, allow_plugins: bool) -> None:
     """odepipe: latent Neural ODE models from a recipe.
 
     \b
@@ -72,6 +75,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     ctx.meta["odepipe.traceback"] = traceback
     if ctx.obj is None:
         ctx.obj = new_host()
+    ctx.obj.allow_local_plugins = allow_plugins
     if traceback and ctx.obj.skipped():  # where each skipped plugin failed, in its own code
         from .plugin_report import traceback_report
 
@@ -158,7 +162,8 @@ def run(
         raise click.UsageError("give a RECIPE (a path or a shipped name), or --resume DIR")
     if device:
         overrides.append(f"train.device={device}")
-    parsed = load_recipe(recipe, overrides, host=host)
+    untrusted = [resume, os.getcwd()] if resume else None  # a run folder's own plugins: list
+    parsed = load_recipe(recipe, overrides, host=host, untrusted=untrusted)
     # under torchrun, rank 0 alone creates the folder and tells the others its name
     distributed.setup(distributed.local_device(pick_device(parsed.train.device)))
     try:

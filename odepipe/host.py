@@ -113,6 +113,8 @@ class PluginHost:
         self.commands: Dict[str, Tuple[str, Any]] = {}
         #: recipe name -> (plugin name, YAML text) for every loaded plugin's recipes
         self.plugin_recipes: Dict[str, Tuple[str, str]] = {}
+        #: loading a run folder may import local modules its recipe names (--allow-plugins)
+        self.allow_local_plugins = False
         self.reserved_commands = frozenset(reserved_commands)
         self.strict = env_flag(STRICT_ENV)
         self.disabled = {
@@ -159,15 +161,22 @@ class PluginHost:
                 continue
             self._add(info, ep.load)
 
-    def load_modules(self, modules: Sequence[str]) -> List[PluginInfo]:
+    def load_modules(self, modules: Sequence[str],
+                     untrusted: Optional[Sequence[str]] = None) -> List[PluginInfo]:
         """Loads the modules a recipe names under ``plugins:`` (a module an entry point already
-        loaded is not loaded twice); failures are in each returned info's ``error``."""
+        loaded is not loaded twice); failures are in each returned info's ``error``.
+
+        ``untrusted``: folders whose modules must not run (a run folder someone shared, the
+        current folder) unless the caller allowed it (:attr:`allow_local_plugins`, set by
+        ``odepipe --allow-plugins``); then only installed modules load. None: a recipe the
+        user runs, whose local modules beside it load (the current folder is searched)."""
         infos = []
         for module in modules:
-            self._add(
-                PluginInfo(name=module, source="recipe", module=module),
-                functools.partial(plugin_sources.import_local, module),
-            )
+            if untrusted is None or self.allow_local_plugins:
+                load = functools.partial(plugin_sources.import_local, module)
+            else:
+                load = functools.partial(plugin_sources.import_installed, module, untrusted)
+            self._add(PluginInfo(name=module, source="recipe", module=module), load)
             infos.append(self.infos.get(module) or self._info_of_module(module))
         return infos
 

@@ -8,7 +8,9 @@ import importlib.metadata as md
 import os
 import re
 import sys
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
+
+from .errors import PluginError
 
 #: the built-in feature bundles, registered through the same hooks as a third party's
 BUILTIN_PLUGINS: Tuple[str, ...] = (
@@ -51,6 +53,27 @@ def entry_points() -> List[Tuple[md.EntryPoint, Optional[str], Optional[str]]]:
         seen.add(normalize(name))
         found.extend((ep, name, dist.version) for ep in eps)
     return found
+
+
+def import_installed(module: str, untrusted: Sequence[str]) -> Any:
+    """Imports a module a shared run folder's recipe names, only when it is installed: found on
+    ``sys.path`` outside the folders in ``untrusted`` (the current folder, the run folder),
+    which are never searched for it. Loading someone's run folder must not run code it
+    carries."""
+    import importlib.machinery
+
+    if module in sys.modules:
+        return sys.modules[module]
+    outside = [os.path.realpath(p) for p in untrusted]
+    search = [p for p in sys.path if p and os.path.realpath(p) not in outside]
+    spec = importlib.machinery.PathFinder.find_spec(module.split(".")[0], search)
+    origin = getattr(spec, "origin", None) or ""
+    if spec is None or any(os.path.realpath(origin).startswith(o + os.sep) for o in outside):
+        raise PluginError(
+            f"module {module!r} is not installed; it would be imported from a folder you are "
+            f"loading or standing in, which runs its code. Install the plugin, or pass "
+            f"`odepipe --allow-plugins ...` if you trust that folder")
+    return importlib.import_module(module)
 
 
 def import_local(module: str) -> Any:

@@ -170,6 +170,7 @@ def validate(
     name: Optional[str] = None,
     retyped: Optional[Retyped] = None,
     machine: bool = True,
+    untrusted: Optional[Sequence[str]] = None,
 ) -> Recipe:
     """Checks a recipe tree (after overrides) and returns the resolved Recipe, or raises one
     RecipeError listing every problem.
@@ -178,6 +179,8 @@ def validate(
         host: the process's plugin host (a fresh one with every installed plugin when None);
             the modules the recipe names under ``plugins:`` are loaded into it.
         retyped: from :func:`apply_overrides`: parameters a type override carried over.
+        untrusted: folders whose modules ``plugins:`` may not import (see
+            :meth:`PluginHost.load_modules`): given when a run folder is loaded.
         machine: also check what this machine must provide to train it (``train.device``
             exists here, ``train.threads`` fits its CPUs); False when a run is only loaded
             (its model goes to the device the caller names, whatever it trained on).
@@ -202,7 +205,7 @@ def validate(
         from ..host import PluginHost
 
         host = PluginHost()
-    for info in host.load_modules(plugins):
+    for info in host.load_modules(plugins, untrusted):
         if info.error:
             problems.append(f"plugins: module {short(info.name)} failed to load: {info.error}")
     components = {}
@@ -240,6 +243,7 @@ def load_recipe(
     overrides: Sequence[str] = (),
     host: Optional["PluginHost"] = None,
     machine: bool = True,
+    untrusted: Optional[Sequence[str]] = None,
 ) -> Recipe:
     """Reads a recipe (path or shipped name), applies overrides and validates it against the
     components of ``host`` (see :func:`validate`, also for ``machine``)."""
@@ -253,7 +257,8 @@ def load_recipe(
     raw, retyped = apply_overrides(raw, overrides, problems)
     try:
         result = validate(
-            raw, source, host=host, name=recipe_name(recipe), retyped=retyped, machine=machine
+            raw, source, host=host, name=recipe_name(recipe), retyped=retyped, machine=machine,
+            untrusted=untrusted,
         )
     except RecipeError as exc:
         raise RecipeError(problems + exc.problems, source) from None
