@@ -59,9 +59,12 @@ warnings.formatwarning = _format_warning
 
 @click.group(cls=OdepipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--traceback", is_flag=True, help="Show full tracebacks for errors.")
-@click.option("--allow-plugins", is_flag=True,
-              help="Let a run folder you load (--run, --resume) import the local modules its "
-                   "recipe names under plugins: (only installed ones otherwise).")
+@click.option(
+    "--allow-plugins",
+    is_flag=True,
+    help="Let a run folder you load (--run, --resume) import the local modules its "
+    "recipe names under plugins: (only installed ones otherwise).",
+)
 @click.version_option(package_name="odepipe")
 @click.pass_context
 def cli(ctx: click.Context, traceback: bool, allow_plugins: bool) -> None:

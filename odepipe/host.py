@@ -161,8 +161,9 @@ class PluginHost:
                 continue
             self._add(info, ep.load)
 
-    def load_modules(self, modules: Sequence[str],
-                     untrusted: Optional[Sequence[str]] = None) -> List[PluginInfo]:
+    def load_modules(
+        self, modules: Sequence[str], untrusted: Optional[Sequence[str]] = None
+    ) -> List[PluginInfo]:
         """Loads the modules a recipe names under ``plugins:`` (a module an entry point already
         loaded is not loaded twice); failures are in each returned info's ``error``.
 

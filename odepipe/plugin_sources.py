@@ -72,7 +72,8 @@ def import_installed(module: str, untrusted: Sequence[str]) -> Any:
         raise PluginError(
             f"module {module!r} is not installed; it would be imported from a folder you are "
             f"loading or standing in, which runs its code. Install the plugin, or pass "
-            f"`odepipe --allow-plugins ...` if you trust that folder")
+            f"`odepipe --allow-plugins ...` if you trust that folder"
+        )
     return importlib.import_module(module)
 
 

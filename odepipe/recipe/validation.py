@@ -257,7 +257,12 @@ def load_recipe(
     raw, retyped = apply_overrides(raw, overrides, problems)
     try:
         result = validate(
-            raw, source, host=host, name=recipe_name(recipe), retyped=retyped, machine=machine,
+            raw,
+            source,
+            host=host,
+            name=recipe_name(recipe),
+            retyped=retyped,
+            machine=machine,
             untrusted=untrusted,
         )
     except RecipeError as exc:

@@ -271,8 +271,9 @@ class Run:
         from .build import build
 
         self.open(self.path)
-        recipe = load_recipe(self.recipe_path, host=host, machine=False,
-                             untrusted=[self.path, os.getcwd()])
+        recipe = load_recipe(
+            self.recipe_path, host=host, machine=False, untrusted=[self.path, os.getcwd()]
+        )
         restore = self.data_dir if os.path.isdir(self.data_dir) and not with_data else None
         data, model = build(recipe, restore=restore)
         state = self.load_checkpoint()
