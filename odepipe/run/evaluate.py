@@ -40,6 +40,7 @@ def evaluate(
     totals: Dict[str, float] = {"items": 0.0, "tokens": 0.0}
     mean_sum = torch.zeros(model.latent_dim, dtype=torch.float64)
     square_sum = torch.zeros(model.latent_dim, dtype=torch.float64)
+    source_totals: Optional[Dict[str, float]] = {}  # None once the source's hook failed
     for start in range(0, len(items), batch_size):
         batch = data.collate(items[start : start + batch_size]).to(device)
         parts = model.elbo(batch, sample=False)
@@ -49,8 +50,16 @@ def evaluate(
             "kl": parts.kl.item() * n,
             "elbo_at_mean": parts.elbo.item() * n,
             "items": n,
-            **data.evaluate(model, batch),
         }
+        if source_totals is not None:
+            try:
+                for k, v in data.evaluate(model, batch).items():
+                    source_totals[k] = source_totals.get(k, 0.0) + float(v)
+            except Exception as exc:  # an optional plugin hook must not cost the run
+                from .plots import optional_hook_failed
+
+                optional_hook_failed(data, "evaluate", exc, "its own metrics are left out")
+                source_totals = None
         if batch.tokens is not None:
             values["tokens"] = (
                 float(batch.mask.sum()) if batch.mask is not None else float(batch.tokens.numel())
@@ -60,6 +69,7 @@ def evaluate(
         means = parts.output.posterior.mean.double().cpu()
         mean_sum += means.sum(0)
         square_sum += means.pow(2).sum(0)
+    totals.update(source_totals or {})
     model.train(was_training)
     for i in range(model.latent_dim):
         totals[f"_mean{i}"], totals[f"_square{i}"] = float(mean_sum[i]), float(square_sum[i])

@@ -26,13 +26,38 @@ def plot_run(
         _plot_loss(run, steps_planned)
         items = list(cast(Iterable[Any], data.dataset("test")))[:8]
         model.eval()
-        data.plot(model, data.collate(items).to(device), run.plots_dir)
+        batch = data.collate(items).to(device)
     except OSError as exc:
         raise CheckpointError(
             f"cannot write the plots into {run.plots_dir}: "
             f"{exc.strerror or exc}; the checkpoint and summary.json are "
             f"kept. Free some disk space, or set train.plot=false"
         ) from exc
+    try:
+        data.plot(model, batch, run.plots_dir)
+    except OSError as exc:
+        raise CheckpointError(
+            f"cannot write the plots into {run.plots_dir}: "
+            f"{exc.strerror or exc}; the checkpoint and summary.json are "
+            f"kept. Free some disk space, or set train.plot=false"
+        ) from exc
+    except Exception as exc:  # a plugin's optional hook must not cost the finished run
+        optional_hook_failed(data, "plot", exc, "its figures are missing from plots/")
+
+
+def optional_hook_failed(data: object, hook: str, exc: BaseException, lost: str) -> None:
+    """One warning line for an optional DataSource hook (evaluate, plot) that raised at the
+    end of a run: the run, its checkpoint and summary.json stand; only what the hook would
+    have added is missing."""
+    import warnings
+
+    cls = type(data)
+    warnings.warn(
+        f"odepipe: {cls.__name__}.{hook} (module {cls.__module__}) raised "
+        f"{type(exc).__name__}: {exc}; the run, its checkpoint and summary.json are kept, "
+        f"{lost}",
+        stacklevel=2,
+    )
 
 
 def _plot_loss(run: "Run", steps_planned: int) -> None:

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import tempfile
-from typing import Iterable, List, Optional, Sequence
+from typing import Any, Iterable, List, Optional, Sequence
 
 import odepipe
 
@@ -38,8 +38,7 @@ class Tokenizer:
     """
 
     def __init__(self, model_file: str, lowercase: bool = False, name: Optional[str] = None):
-        import sentencepiece as spm
-
+        spm = sentencepiece()
         self.path = model_file
         self.name = name or os.path.basename(model_file)
         self.lowercase = lowercase
@@ -95,8 +94,7 @@ def train_tokenizer(sentences: Sequence[str], vocab_size: int, model_type: str =
     if os.path.isfile(path):
         return Tokenizer(path, lowercase)
 
-    import sentencepiece as spm
-
+    spm = sentencepiece()
     os.makedirs(folder, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         prefix = os.path.join(tmp, "sp")
@@ -122,3 +120,14 @@ def train_tokenizer(sentences: Sequence[str], vocab_size: int, model_type: str =
              f"capped at {tok.vocab_size} pieces (set data.vocab={tok.vocab_size} to "
              f"silence this)")
     return tok
+
+
+def sentencepiece() -> Any:
+    """The sentencepiece module, or a clear error naming the install command: it comes with
+    odepipe's optional ``text`` extra, which an install without it lacks."""
+    try:
+        import sentencepiece as spm
+    except ImportError:
+        raise odepipe.DataError("the text data sources need sentencepiece, part of odepipe's "
+                                "text extra: pip install 'odepipe[text]'") from None
+    return spm
