@@ -49,3 +49,15 @@ def test_cp_copies_a_plugin_recipe(tmp_path):
     result = _invoke("cp", "oscillator", tmp_path / "o.yaml")
     assert result.exit_code == 0, result.output
     assert "damped_oscillator" in (tmp_path / "o.yaml").read_text()
+
+
+def test_a_plugin_recipe_validates_and_runs_by_name(tmp_path):
+    assert _invoke("validate", "oscillator").exit_code == 0  # shipped by the example plugin
+    from odepipe.host import PluginHost
+    from odepipe.recipe import load_recipe
+
+    result = _invoke("run", "oscillator", "train.steps=2", "data.n_series=16", "data.n_test=8",
+                     "train.batch_size=8", "train.plot=false", "--out", tmp_path / "o", "-q")
+    assert result.exit_code == 0, result.output
+    host = PluginHost()
+    assert load_recipe("oscillator", host=host).components["data"].type == "damped_oscillator"
