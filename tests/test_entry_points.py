@@ -558,3 +558,15 @@ def odepipe_register_recipes(register):
     assert len(lines) == 1 and "recipe 'fake_shared' is registered twice" in lines[0]
     assert f"plugin '{ep_a}'" in lines[0] and f"plugin '{ep_b}'" in lines[0]
     assert host.recipe_text("fake_shared")[0] == RECIPE_TEXT
+
+
+def test_traceback_flag_shows_where_a_skipped_plugin_failed(site):
+    module, dist, ep = site("def helper():\n    raise RuntimeError('broken inside helper')\nhelper()\n")
+    result = _odepipe(["--traceback", "ls", "dynamics"], site.path)
+    assert result.returncode == 0, result.stderr
+    assert f"traceback of skipped plugin '{ep}'" in result.stderr
+    assert f"{module}.py" in result.stderr and "in helper" in result.stderr
+    strict = _odepipe(["--traceback", "--help"], site.path, ODEPIPE_STRICT_PLUGINS="1")
+    assert strict.returncode == 2 and "in helper" in strict.stderr
+    plain = _odepipe(["ls", "dynamics"], site.path)
+    assert "in helper" not in plain.stderr  # only with --traceback
