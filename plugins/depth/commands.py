@@ -32,8 +32,10 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> list:
               help="Any of resnet, backprop, adjoint.")
 @click.option("--steps", default=3, show_default=True, type=click.IntRange(min=1),
               help="Timed training steps per method and K (after one warm-up step).")
-@click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1))
-@click.option("--latent-dim", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1),
+              help="Spirals per training step.")
+@click.option("--latent-dim", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Size of the latent state the field and each ResNet layer act on.")
 @click.option("--hidden-size", default=64, show_default=True, type=click.IntRange(min=1),
               help="Width of the MLP vector field (each ResNet layer is one copy of it).")
 @click.option("--out", default="compare", show_default=True, type=click.Path(file_okay=False),
