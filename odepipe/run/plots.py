@@ -27,22 +27,18 @@ def plot_run(
         items = list(cast(Iterable[Any], data.dataset("test")))[:8]
         model.eval()
         batch = data.collate(items).to(device)
+        try:
+            data.plot(model, batch, run.plots_dir)
+        except OSError:
+            raise
+        except Exception as exc:  # a plugin's optional hook must not cost the finished run
+            optional_hook_failed(data, "plot", exc, "its figures are missing from plots/")
     except OSError as exc:
         raise CheckpointError(
             f"cannot write the plots into {run.plots_dir}: "
             f"{exc.strerror or exc}; the checkpoint and summary.json are "
             f"kept. Free some disk space, or set train.plot=false"
         ) from exc
-    try:
-        data.plot(model, batch, run.plots_dir)
-    except OSError as exc:
-        raise CheckpointError(
-            f"cannot write the plots into {run.plots_dir}: "
-            f"{exc.strerror or exc}; the checkpoint and summary.json are "
-            f"kept. Free some disk space, or set train.plot=false"
-        ) from exc
-    except Exception as exc:  # a plugin's optional hook must not cost the finished run
-        optional_hook_failed(data, "plot", exc, "its figures are missing from plots/")
 
 
 def optional_hook_failed(data: object, hook: str, exc: BaseException, lost: str) -> None:
