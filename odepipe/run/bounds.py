@@ -143,8 +143,8 @@ def active_units(
 ) -> int:
     """Latent dimensions whose posterior mean varies across the data by more than
     ``threshold`` (Burda et al. 2016), from the sums over n items of the means and of their
-    squares (sums, so that ranks can add them): the definition evaluate.py uses, so figures
-    stay comparable."""
+    squares (sums, so that ranks can add them). evaluate.py reports it through this function
+    too, so the figures are the same."""
     variance = second.double() / n - (first.double() / n) ** 2
     return int((variance > threshold).sum())
 

@@ -14,6 +14,7 @@ import torch
 from ..pipeline import Pipeline
 from ..stages import DataSource
 from . import distributed
+from .bounds import active_units
 
 
 @torch.no_grad()
@@ -81,8 +82,7 @@ def evaluate(
         second.append(totals.pop(f"_square{i}"))
     out = {f"{split}_{k}": v / max(1.0, n) for k, v in totals.items()}
     if n > 1:
-        variance = torch.tensor(second) / n - (torch.tensor(first) / n) ** 2
-        out[f"{split}_active_units"] = int((variance > 0.01).sum())
+        out[f"{split}_active_units"] = active_units(torch.tensor(first), torch.tensor(second), n)
     if tokens:
         # the reconstruction term alone; the bound's perplexities come from .bounds
         nll_token = -totals["log_lik"] / tokens
