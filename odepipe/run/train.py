@@ -15,8 +15,7 @@ import os
 import random
 import signal
 import time
-import warnings
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple, Union, cast
 
 import torch
 from torch import nn
@@ -25,6 +24,7 @@ from ..errors import CheckpointError, RecipeError
 from ..pipeline import Pipeline
 from ..recipe import Recipe
 from . import distributed
+from .batches import BatchPlan
 from .bounds import evaluate_bounds
 from .build import build
 from .evaluate import evaluate
@@ -47,28 +47,6 @@ def pick_device(name: str) -> torch.device:
             "train.device=auto or train.device=cpu"
         )
     return torch.device(name)
-
-
-class BatchPlan:
-    """Which items step ``s`` trains on: epoch-wise permutations seeded by (seed, epoch)."""
-
-    def __init__(self, n: int, batch_size: int, seed: int):
-        if batch_size > n:
-            warnings.warn(
-                f"train.batch_size={batch_size} is larger than the {n} training "
-                f"items; each step uses all {n}",
-                stacklevel=2,
-            )
-        self.n, self.bs, self.seed = n, min(batch_size, n), seed
-        self.per_epoch = max(1, n // self.bs)
-        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
-
-    def indices(self, step: int) -> List[int]:
-        epoch, j = divmod(step, self.per_epoch)
-        if epoch != self._epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
-        return self._perm[j * self.bs : (j + 1) * self.bs].tolist()
 
 
 def step_noise(seed: int, step: int, rows: int, latent_dim: int) -> torch.Tensor:
@@ -445,4 +423,4 @@ def _locked(run: Run, resume: bool) -> Iterator[None]:
         yield
 
 
-__all__: Tuple[str, ...] = ("train", "pick_device", "Training", "BatchPlan", "step_noise")
+__all__: Tuple[str, ...] = ("train", "pick_device", "Training", "step_noise")
