@@ -5,7 +5,7 @@ function of (seed, step)."""
 from __future__ import annotations
 
 import warnings
-from typing import List
+from typing import List, Sized
 
 import torch
 
@@ -30,3 +30,9 @@ class BatchPlan:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
         return self._perm[j * self.bs : (j + 1) * self.bs].tolist()
+
+
+def plan_for(data: object, items: Sized, batch_size: int, seed: int) -> BatchPlan:
+    """The batch plan for ``items`` of ``data``'s training split; the one place the training
+    loop asks for it, so a data source's traits (e.g. item lengths) can shape the order."""
+    return BatchPlan(len(items), batch_size, seed)

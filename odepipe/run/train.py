@@ -24,7 +24,7 @@ from ..errors import CheckpointError, RecipeError
 from ..pipeline import Pipeline
 from ..recipe import Recipe
 from . import distributed
-from .batches import BatchPlan
+from .batches import plan_for
 from .bounds import evaluate_bounds
 from .build import build
 from .evaluate import evaluate
@@ -141,7 +141,7 @@ class Training:
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True
         )  # one kernel per step, not per tensor
         self.train_items = list(cast(Iterable[Any], self.data.dataset("train")))
-        self.plan = BatchPlan(len(self.train_items), cfg.batch_size, self.recipe.seed)
+        self.plan = plan_for(self.data, self.train_items, cfg.batch_size, self.recipe.seed)
         self.faults = NonFinite(self.recipe, self.run)
 
     def _read_resumable(self) -> Dict[str, Any]:
