@@ -18,7 +18,7 @@ import importlib.resources
 import math
 import os
 import sys
-from typing import Annotated, Any, Dict, List, Optional, Sequence
+from typing import Annotated, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -56,6 +56,10 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
         id_column, time_column: the names of the series-id and time columns.
         features: the feature columns to model (null: every other column).
         test_fraction: share of series held out for the test split (0: no test split).
+        valid_fraction: share of series held out for the valid split, which periodic
+            evaluation and ``train.keep: best`` read (0, or a share that rounds to no series:
+            no valid split). The test series are the same whatever this is; the valid ones
+            come out of the rest, so the training split is what remains.
         holdout: evaluation encodes each test series without its last ``holdout`` share of
             time points and scores the prediction of those (``test_extrap_mse``).
         time_scale: file time units per model time unit (null: median training span / 5).
@@ -66,16 +70,16 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
                  time_column: str = "time", features: Optional[List[str]] = None,
                  test_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.2,
                  holdout: Annotated[float, Range(gt=0, lt=1)] = 0.25,
-                 time_scale: Optional[TimeScale] = None):
+                 time_scale: Optional[TimeScale] = None,
+                 valid_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.1):
+        if test_fraction + valid_fraction >= 1:
+            raise odepipe.DataError(
+                f"data.test_fraction={test_fraction} and data.valid_fraction={valid_fraction} "
+                f"leave no series for training; keep their sum below 1 (e.g. 0.2 and 0.1)")
         self.path = resolve_data_path(path)
         self.holdout = holdout
         names, self.series = read_long_csv(self.path, id_column, time_column, features)
-        n = len(self.series)
-        n_test = 0 if test_fraction == 0 or n < 2 else min(n - 1, max(1, round(n * test_fraction)))
-        order = np.random.RandomState(seed).permutation(n)
-        self.index = {"train": sorted(order[n_test:].tolist()),
-                      "test": sorted(order[:n_test].tolist())}
-        self.splits = ("train", "test") if n_test else ("train",)
+        self.splits, self.index = _split(len(self.series), seed, test_fraction, valid_fraction)
         train = [self.series[i] for i in self.index["train"]]
         observed = np.concatenate([s.values for s in train])  # (N, D) with NaN
         mean, std = [], []
@@ -166,6 +170,21 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
         spans = [self.series[i].times[-1] - self.series[i].times[0] for i in self.index["train"]]
         end = float(np.median(spans)) / self.codec.time_scale or 1.0
         return sample_prior(model, self.codec, torch.linspace(0, end, 100), n, out_dir)
+
+
+def _split(n: int, seed: int, test_fraction: float, valid_fraction: float
+           ) -> Tuple[Tuple[str, ...], Dict[str, List[int]]]:
+    """The splits of ``n`` series: one permutation by ``seed``; test takes its head (as many as
+    before the valid split existed), valid the next ``round(n * valid_fraction)``, train the
+    rest (at least one series)."""
+    n_test = 0 if test_fraction == 0 or n < 2 else min(n - 1, max(1, round(n * test_fraction)))
+    n_valid = min(n - n_test - 1, round(n * valid_fraction))
+    order = np.random.RandomState(seed).permutation(n).tolist()
+    index = {"train": sorted(order[n_test + n_valid:]), "test": sorted(order[:n_test])}
+    if n_valid > 0:
+        index["valid"] = sorted(order[n_test:n_test + n_valid])
+    splits = tuple(k for k in ("train", "valid", "test") if k in index and index[k])
+    return splits, index
 
 
 def _masked_mse_sum(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
