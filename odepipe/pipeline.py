@@ -1,4 +1,11 @@
-"""The one place the stages meet: encode -> sample z0 -> evolve -> decode, and the ELBO."""
+"""The one place the stages meet: encode -> sample z0 -> evolve -> decode, and the ELBO.
+
+Two stages are declarations the Pipeline acts on rather than networks, so they live here:
+:class:`NoLatent` (recipe ``encoder: {type: none}``) removes the latent path, which makes the
+model a plain autoregressive language model whose log p(x) is exact; :class:`ZeroDynamics`
+(``dynamics: {type: zero}``) keeps z(t) = z0 at every time, the ablation with the ODE off,
+without running the solver.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,33 @@ from torch import nn
 
 from .errors import ModelError
 from .stages import Batch, Decoder, Dynamics, Encoder, Posterior, Solver
+
+
+class NoLatent(Encoder):
+    """The encoder of a model without a latent path (recipe ``encoder: {type: none}``).
+
+    A Pipeline given one never encodes, never solves and has no KL term: z is ``(B, T, 0)``, so
+    the decoder must be built to read no latent (the text decoders: ``decoder.latent: false``)
+    and the model is p(x) = prod_i p(x_i | x_<i). Its log-likelihood is exact, not a bound,
+    and ``model.latent_dim`` is unused. ``forward`` returns the empty posterior ``(B, 0)``.
+    """
+
+    def forward(self, batch: Batch) -> Posterior:
+        empty = torch.zeros(batch.size, 0, device=batch.data.device)
+        return Posterior(empty, empty)
+
+
+class ZeroDynamics(Dynamics):
+    """dz/dt = 0 (recipe ``dynamics: {type: zero}``): z(t_i) = z0 at every time, the ablation
+    that shows what the latent ODE adds. The Pipeline copies z0 over the times instead of
+    calling the solver (no function evaluations); ``forward`` is the field itself, for
+    anything that calls it directly."""
+
+    def __init__(self, latent_dim: int = 0):
+        super().__init__()
+
+    def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(z)
 
 
 @dataclasses.dataclass
@@ -38,9 +72,12 @@ class Pipeline(nn.Module):
 
     Args:
         encoder, dynamics, solver, decoder: the stages.
-        latent_dim: size of z; checked against the stages by :meth:`check`.
+        latent_dim: size of z; checked against the stages by :meth:`check`. With a
+            :class:`NoLatent` encoder the model has no latent and ``self.latent_dim`` is 0.
         variational: sample z0 from q(z0|x) in training (a VAE); False uses the mean and drops
             the KL term (a plain autoencoder of the same network).
+
+    ``latent_free`` is true for a :class:`NoLatent` encoder (a plain language model).
     """
 
     def __init__(
@@ -54,7 +91,8 @@ class Pipeline(nn.Module):
     ):
         super().__init__()
         self.encoder, self.dynamics, self.solver, self.decoder = encoder, dynamics, solver, decoder
-        self.latent_dim = latent_dim
+        self.latent_free = isinstance(encoder, NoLatent)
+        self.latent_dim = 0 if self.latent_free else latent_dim
         self.variational = variational
         solver.prepare(dynamics)
 
@@ -66,8 +104,12 @@ class Pipeline(nn.Module):
         """Solves from z0 to every time; ``times`` is ``(T,)`` or per-sample ``(B, T)``.
 
         Per-sample grids are solved once on their sorted union and gathered back, so every
-        solver works unchanged (as in Rubanova et al. 2019).
+        solver works unchanged (as in Rubanova et al. 2019). Without a latent or with
+        :class:`ZeroDynamics`, z0 is repeated over the times and no solver runs.
         """
+        if self.latent_free or isinstance(self.dynamics, ZeroDynamics):
+            steps = times.shape[-1]
+            return z0.unsqueeze(1).expand(z0.shape[0], steps, z0.shape[-1])  # (B, T, L)
         if times.dim() == 1:
             return self.solver(self.dynamics, z0, times)  # (B, T, L)
         union, inverse = torch.unique(times, sorted=True, return_inverse=True)  # (U,), (B, T)
@@ -149,7 +191,7 @@ class Pipeline(nn.Module):
                 f"model.latent_dim"
             )
         z0 = post.mean
-        dz = self.dynamics(small.times.reshape(-1)[0], z0)
+        dz = z0 if self.latent_free else self.dynamics(small.times.reshape(-1)[0], z0)
         if dz.shape != z0.shape:
             raise ModelError(
                 f"the dynamics returned dz/dt of shape {tuple(dz.shape)} for z of "

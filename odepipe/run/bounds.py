@@ -193,11 +193,16 @@ def evaluate_bounds(
     batch carries ``extras["words"]`` (per-item word counts) ``_ppl_word_iw{K}`` and
     ``_ppl_word_elbo_sampled``.
 
+    A model without a latent path (``model.latent_free``, a plain language model) has an exact
+    log p(x): :func:`exact_likelihood` reports it, under ``_exact`` keys, instead of bounds.
+
     Items are sharded across ranks under torchrun and the sums reduced. The draws come from a
     generator seeded with ``seed + rank``, so a run is reproducible for a given world size. MI
     uses each batch's items as the aggregate posterior (as He et al. 2019 do), on each rank
     separately: with several ranks it is the same estimator over that rank's batches.
     """
+    if model.latent_free:
+        return exact_likelihood(model, data, device, batch_size, split, limit)
     generator = torch.Generator().manual_seed(seed + distributed.rank())
     items = distributed.shard(list(data.dataset(split))[:limit])
     totals: Dict[str, float] = {
@@ -267,4 +272,51 @@ def evaluate_bounds(
             out[f"{s}_ppl_{unit}_elbo_sampled"] = perplexity(-totals["elbo"], count)
     if totals["tokens"] > 0:
         out[f"{s}_nll_per_token_{iw_key}"] = -totals["iw"] / totals["tokens"]
+    return out
+
+
+def exact_likelihood(
+    model: Pipeline,
+    data: DataSource,
+    device: torch.device,
+    batch_size: int,
+    split: str = "test",
+    limit: Optional[int] = None,
+) -> Dict[str, float]:
+    """log p(x) of a model without a latent path (recipes/text_lm.yaml), where there is nothing
+    to bound: p(x) = prod_i p(x_i | x_<i) is computed exactly, once per item (no draws).
+
+    Returns ``{split}_nll_exact`` per item and, for token data, ``_nll_per_token_exact``,
+    ``_ppl_token_exact`` and (with word counts) ``_ppl_word_exact``: the same stems as the
+    bounds of :func:`evaluate_bounds` (``_nll_iw{K}``, ...), so a table sets them side by side,
+    with a suffix that says these are exact.
+    """
+    items = distributed.shard(list(data.dataset(split))[:limit])
+    totals = {"items": 0.0, "tokens": 0.0, "words": 0.0, "word_items": 0.0, "nll": 0.0}
+    with _evaluating(model):
+        for start in range(0, len(items), batch_size):
+            batch = data.collate(items[start : start + batch_size]).to(device)
+            out = model(batch, sample=False)
+            totals["nll"] -= float(model.log_likelihood(out.dist, batch).double().sum())
+            totals["items"] += batch.size
+            tokens = token_counts(batch)
+            if tokens is not None:
+                totals["tokens"] += float(tokens.sum())
+            words = batch.extras.get("words")
+            if words is not None:
+                totals["words"] += float(torch.as_tensor(words, dtype=torch.float64).sum())
+                totals["word_items"] += batch.size
+    totals = distributed.sum_dict(totals)
+    n = totals["items"]
+    if n == 0:
+        raise DataError(
+            f"split {split!r} has no items to evaluate; pick another --split or "
+            f"raise the item limit"
+        )
+    out = {f"{split}_nll_exact": totals["nll"] / n}
+    if totals["tokens"] > 0:
+        out[f"{split}_nll_per_token_exact"] = totals["nll"] / totals["tokens"]
+        out[f"{split}_ppl_token_exact"] = perplexity(totals["nll"], totals["tokens"])
+    if totals["word_items"] == n and totals["words"] > 0:
+        out[f"{split}_ppl_word_exact"] = perplexity(totals["nll"], totals["words"])
     return out

@@ -18,11 +18,15 @@ def odepipe_register_encoders(register: odepipe.Register) -> None:
     register("rnn", f"{_HERE}.encoders:ElmanEncoder")
     register("gru", f"{_HERE}.encoders:GRUEncoder")
     register("lstm", f"{_HERE}.encoders:LSTMEncoder")
+    # no latent path (a plain language model): a declaration the Pipeline acts on, so core's
+    register("none", "odepipe.pipeline:NoLatent")
 
 
 @odepipe.hookimpl
 def odepipe_register_dynamics(register: odepipe.Register) -> None:
     register("mlp", f"{_HERE}.dynamics:MLPDynamics")
+    # dz/dt = 0, z(t) = z0 (the ablation with the ODE off): the Pipeline skips the solve
+    register("zero", "odepipe.pipeline:ZeroDynamics")
 
 
 @odepipe.hookimpl

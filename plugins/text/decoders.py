@@ -62,6 +62,9 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         hidden_size, num_layers, embedding_dim: sizes of the recurrent network.
         word_dropout: probability that a previous-token input is replaced by unk in training.
         dropout: dropout on the recurrent outputs in training.
+        latent: false builds the same network without any input from z (no z beside the
+            embedding or before the output layer, initial state 0): a plain language model,
+            for a recipe with ``encoder: {type: none}`` (recipes/text_lm.yaml).
     """
 
     cell: type = nn.GRU
@@ -69,7 +72,7 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
 
     def __init__(self, latent_dim: int, vocab_size: Optional[int] = None, hidden_size: int = 256,
                  num_layers: int = 1, embedding_dim: int = 128, word_dropout: float = 0.25,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, latent: bool = True):
         super().__init__()
         if vocab_size is None:
             raise odepipe.ModelError("this decoder writes tokens and needs a text data source "
@@ -79,17 +82,35 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
                                      f"[0, 1), got {word_dropout} and {dropout}")
         self.hidden_size, self.num_layers = hidden_size, num_layers
         self.word_dropout = word_dropout
+        self.z_dim = latent_dim if latent else 0  # width of z this decoder reads
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
-        self.init = nn.Linear(latent_dim, hidden_size * num_layers)
-        self.rnn = self.cell(embedding_dim + latent_dim, hidden_size, num_layers=num_layers,
+        self.init = nn.Linear(latent_dim, hidden_size * num_layers) if latent else None
+        self.rnn = self.cell(embedding_dim + self.z_dim, hidden_size, num_layers=num_layers,
                              batch_first=True)
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden_size + latent_dim, vocab_size)
+        self.out = nn.Linear(hidden_size + self.z_dim, vocab_size)
 
     def initial_state(self, z0: torch.Tensor):
-        h = torch.tanh(self.init(z0)).view(z0.shape[0], self.num_layers, self.hidden_size)
-        h = h.transpose(0, 1).contiguous()  # (layers, B, H)
+        if self.init is None:  # no latent: the usual language model's zero state
+            h = z0.new_zeros(self.num_layers, z0.shape[0], self.hidden_size)
+        else:
+            h = torch.tanh(self.init(z0)).view(z0.shape[0], self.num_layers, self.hidden_size)
+            h = h.transpose(0, 1).contiguous()  # (layers, B, H)
         return (h, torch.zeros_like(h)) if self.cell is nn.LSTM else h
+
+    def _with_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``x`` with z beside it on the last axis; ``x`` alone for a decoder without latent.
+        A z of another width is a recipe mismatch, named here."""
+        if z.shape[-1] != self.z_dim:
+            if self.z_dim == 0:
+                fix = ("decoder.latent=false reads no latent, but the encoder gives z of width "
+                       f"{z.shape[-1]}; use encoder.type=none (a plain language model) or "
+                       "decoder.latent=true")
+            else:
+                fix = (f"the decoder reads z of width {self.z_dim} but got {z.shape[-1]}; with "
+                       "encoder.type=none (no latent path) set decoder.latent=false")
+            raise odepipe.ModelError(fix)
+        return x if self.z_dim == 0 else torch.cat([x, z], dim=-1)
 
     def forward(self, z: torch.Tensor, batch: Batch) -> torch.distributions.Distribution:
         """Teacher-forced logits for every position; ``z`` is ``(B, T, L)``."""
@@ -99,19 +120,19 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
             drop = torch.rand(prev.shape, device=prev.device) < self.word_dropout
             drop[:, 0] = False  # keep bos
             prev = torch.where(drop & (prev != PAD_ID), torch.full_like(prev, UNK_ID), prev)
-        x = torch.cat([self.embedding(prev), z], dim=-1)  # (B, T, E + L)
+        x = self._with_z(self.embedding(prev), z)  # (B, T, E + L)
         h, _ = self.rnn(x, self.initial_state(z[:, 0]))  # (B, T, H)
         selected = torch.ones_like(tokens, dtype=torch.bool) if batch.mask is None \
             else batch.mask > 0  # (B, T)
-        features = torch.cat([self.drop(h), z], dim=-1)[selected]  # (N, H + L)
+        features = self._with_z(self.drop(h), z)[selected]  # (N, H + L)
         return TokenDistribution(self.out(features), selected)  # logits (N, V)
 
     def _step(self, prev: torch.Tensor, zi: torch.Tensor, state: Any
               ) -> Tuple[torch.Tensor, Any]:
         """One decoding step: logits ``(B, V)`` of the next token given the previous one
         ``prev (B, 1)`` and ``z(t_i)`` ``(B, 1, L)``; pad and bos can never come next."""
-        h, state = self.rnn(torch.cat([self.embedding(prev), zi], dim=-1), state)
-        logits = self.out(torch.cat([h, zi], dim=-1))[:, 0]  # (B, V)
+        h, state = self.rnn(self._with_z(self.embedding(prev), zi), state)
+        logits = self.out(self._with_z(h, zi))[:, 0]  # (B, V)
         logits[:, [PAD_ID, BOS_ID]] = -float("inf")
         return logits, state
 
