@@ -1,6 +1,7 @@
-"""Sequence-to-text: sentence data sources (the embedded grammar, the user's files, a hub
-dataset), the SentencePiece tokenizer, autoregressive token decoders and
-``odepipe interpolate-sentences``."""
+"""Sequence-to-text: sentence data sources (the embedded grammar, real English from the World
+English Bible, the user's files, a hub dataset), the SentencePiece tokenizer, autoregressive
+token decoders, the shipped default model, ``odepipe interpolate-sentences`` and
+``odepipe models``."""
 from __future__ import annotations
 
 from typing import Any
@@ -15,6 +16,7 @@ def odepipe_register_data_sources(register: odepipe.Register) -> None:
     register("grammar", f"{_HERE}.sources:GrammarText")
     register("text", f"{_HERE}.sources:TextFiles")
     register("hf", f"{_HERE}.sources:HubText")
+    register("english", f"{_HERE}.english_source:EnglishText")
 
 
 @odepipe.hookimpl
@@ -25,6 +27,7 @@ def odepipe_register_decoders(register: odepipe.Register) -> None:
 
 @odepipe.hookimpl
 def odepipe_register_commands(cli: Any) -> None:
-    from .commands import interpolate_sentences
+    from .commands import interpolate_sentences, models
 
     cli.add_command(interpolate_sentences)
+    cli.add_command(models)

@@ -44,6 +44,7 @@ class Tokenizer:
         self.lowercase = lowercase
         self.fresh = False  # trained by this call (not loaded from the cache)
         self.sp = spm.SentencePieceProcessor(model_file=model_file)
+        self._starts: Optional[List[bool]] = None  # per id: opens a word (word_counts)
 
     @property
     def vocab_size(self) -> int:
@@ -59,6 +60,16 @@ class Tokenizer:
 
     def pieces(self, text: str) -> List[str]:
         return self.sp.encode(self.normalize(text), out_type=str)
+
+    def word_counts(self, rows: Iterable[Sequence[int]]) -> List[int]:
+        """Words in each row of piece ids: pieces that open a word (SentencePiece's leading
+        "\u2581"), so per-word perplexity needs no second pass over the text. Specials count
+        nothing."""
+        if self._starts is None:
+            self._starts = [self.sp.id_to_piece(i).startswith("\u2581")
+                            and not self.sp.is_control(i) for i in range(self.vocab_size)]
+        starts = self._starts
+        return [sum(1 for i in row if starts[int(i)]) for row in rows]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids`` up to the first eos; pad, bos and unk markers are dropped."""
