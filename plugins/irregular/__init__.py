@@ -1,4 +1,6 @@
-"""Irregularly sampled series: the ODE-RNN encoder and the RNN baseline it is compared with."""
+"""Irregularly sampled series: the ODE-RNN encoder, the RNN baseline it is compared with, and
+the spirals scored by the paper's protocol (interpolation and extrapolation)."""
+
 from __future__ import annotations
 
 import odepipe
@@ -14,3 +16,8 @@ def odepipe_register_encoders(register: odepipe.Register) -> None:
 @odepipe.hookimpl
 def odepipe_register_solvers(register: odepipe.Register) -> None:
     register("gru_baseline", f"{_HERE}.rnn_baseline:GRUBaseline")
+
+
+@odepipe.hookimpl
+def odepipe_register_data_sources(register: odepipe.Register) -> None:
+    register("irregular_spiral", f"{_HERE}.spirals:IrregularSpiralData")

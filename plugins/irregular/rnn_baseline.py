@@ -7,6 +7,7 @@ at each step is the time gap to the previous grid point, so it sees irregular gr
 ODE it must learn what a gap means, and it never evaluates the recipe's ``dynamics`` (whose
 weights stay untrained).
 """
+
 from __future__ import annotations
 
 from typing import Annotated
