@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import sys
 
 import torch
 from click.testing import CliRunner
+from odepipe_plugins.depth import compare as perf_compare
 
 import odepipe.cli
-from odepipe_plugins.depth import compare as perf_compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = odepipe.cli.make_cli(odepipe.cli.new_host())
@@ -30,7 +31,8 @@ def _row(method, k, mb, s):
 
 
 def test_claims_pass_and_fail_on_the_numbers():
-    good = [_row("resnet", 10, 10, 0.1), _row("backprop", 10, 10, 0.1), _row("adjoint", 10, 10, 0.3),
+    good = [_row("resnet", 10, 10, 0.1), _row("backprop", 10, 10, 0.1),
+            _row("adjoint", 10, 10, 0.3),
             _row("resnet", 1000, 90, 1.0), _row("backprop", 1000, 80, 1.0),
             _row("adjoint", 1000, 10.5, 3.0)]
     text = perf_compare.table(good)
@@ -81,20 +83,48 @@ def test_pipeline_overhead_direct_path_is_the_same_model(monkeypatch, capsys):
     assert "overhead ratio pipeline/direct" in out and "inside the dynamics function" in out
 
 
-def test_spiral_vs_reference_runs_both_and_reports_the_setting(monkeypatch, capsys, tmp_path):
+def test_spiral_vs_reference_quick_races_three_runners_and_writes_both_races(capsys, tmp_path):
     bench = _bench("spiral_vs_reference")
-    path = tmp_path / "svr.json"
-    monkeypatch.setattr(sys, "argv", [
-        "x", "--reference-iters", "2", "--eval-every", "1", "--json", str(path),
-        "data.n_spirals=8", "data.n_test=4", "train.batch_size=8", "train.steps=3"])
-    bench.main()
+    threads = torch.get_num_threads()
+    try:
+        result = bench.main(["--quick", "--budget", "0.6", "--eval-seconds", "0.2",
+                             "--out", str(tmp_path / "svr")])
+    finally:
+        torch.set_num_threads(threads)
     out = capsys.readouterr().out
-    assert "reference-iters 2]" in out  # the race's closing line, reached or not
-    saved = json.loads(path.read_text())
-    assert saved["reference_iters"] == 2 and len(saved["reference"]) == 2
-    race = saved["races"][0]
-    assert race["recipe"] == "spiral" and race["odepipe"]
-    assert all(c["seconds"] >= 0 for c in race["odepipe"])
+    assert "race (a) tools" in out and "race (b) recipes" in out
+    saved = json.loads((tmp_path / "svr.json").read_text())
+    assert (tmp_path / "svr.png").stat().st_size > 0
+    assert saved["quick"] and saved["seeds"] == [0] == result["seeds"]
+    for runner in bench.RUNNERS:
+        curve = saved["curves"][runner]["0"]
+        assert curve[0]["step"] == 0 and curve[0]["seconds"] == 0.0  # scored before training
+        assert curve[-1]["step"] >= 1 and all(math.isfinite(c["extrap_mse"]) for c in curve)
+    rows = saved["races"]["tools"]["rows"]
+    assert [r["threshold"] for r in rows] == list(bench.THRESHOLDS)
+    for row in rows:  # every reported time is a real evaluation at or below the threshold
+        for runner in ("hand", "odepipe-reference"):
+            t = row[runner]["seconds_by_seed"]["0"]
+            curve = saved["curves"][runner]["0"]
+            if t is None:
+                assert min(c["extrap_mse"] for c in curve) > row["threshold"]
+                assert "not reached in 1 s" in out
+            else:
+                assert any(c["seconds"] == t and c["extrap_mse"] <= row["threshold"]
+                           for c in curve)
+
+
+def test_spiral_race_never_reports_an_unreached_threshold_as_a_time():
+    bench = _bench("spiral_vs_reference")
+    curve = [{"step": 0, "seconds": 0.0, "extrap_mse": 5.0},
+             {"step": 9, "seconds": 10.0, "extrap_mse": 0.25},
+             {"step": 20, "seconds": 20.0, "extrap_mse": 3.0},   # a jump back up
+             {"step": 30, "seconds": 30.0, "extrap_mse": 0.2}]
+    assert bench.time_to(curve, 1.0) == 10.0 and bench.time_to(curve, 0.3) == 10.0
+    assert bench.time_to(curve, 0.1) is None  # the final 0.2 is not a time to 0.1
+    assert bench.median_time([30.0, None, 10.0]) == 30.0  # the unreached seed is the slowest
+    assert bench.median_time([None, 5.0, None]) is None   # the median seed never reached
+    assert bench.median_time([4.0, 2.0]) == 3.0 and bench.median_time([4.0, None]) is None
 
 
 def test_reference_loss_is_the_gaussian_elbo():

@@ -3,14 +3,21 @@ trajectories, gradients and NFE; the engine's fixed-grid adjoint gives backprop'
 the torchdiffeq-only and engine-only methods route as documented; recipe mistakes name the key."""
 import pytest
 import torch
-
-import odepipe
-from odepipe import Pipeline
 from odepipe_plugins.latent_ode.decoders import MLPDecoder
 from odepipe_plugins.latent_ode.dynamics import MLPDynamics
 from odepipe_plugins.latent_ode.encoders import GRUEncoder
-from odepipe_plugins.latent_ode.solvers import (ENGINE_ADAPTIVE, ENGINE_FIXED, SOLVERS,
-                                                 TORCHDIFFEQ_ADAPTIVE, TORCHDIFFEQ_FIXED)
+from odepipe_plugins.latent_ode.solvers import (
+    ENGINE_ADAPTIVE,
+    ENGINE_FIXED,
+    SOLVERS,
+    TORCHDIFFEQ_ADAPTIVE,
+    TORCHDIFFEQ_FIXED,
+)
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+import odepipe
+from odepipe import Pipeline
 
 B, L = 3, 4
 
@@ -207,3 +214,95 @@ def test_spiral_step_benchmark_compares_backends_on_the_same_model(capsys):
     assert "speed-up torchdiffeq/odepipe" in out
     worst = float(out.split("worst ")[1].split(",")[0])
     assert worst < 1e-5  # same model, same noise: the backends' losses agree to float noise
+
+
+# -- devices: every tensor of a solve on the field's device ---------------------------------------
+class _Devices(TorchDispatchMode):
+    """Records the device of every tensor that goes into or comes out of each aten op (forward
+    and backward), with the first op that touched each device."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten((args, kwargs, out))[0]:
+            if isinstance(t, torch.Tensor):
+                self.seen.setdefault(t.device, str(func))
+        return out
+
+
+class _CheckedField(odepipe.Dynamics):
+    """An MLP field that also checks the time and state it is handed share its weights' device."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, t, z):
+        device = next(self.inner.parameters()).device
+        assert t.device == z.device == device, (t.device, z.device, device)
+        return self.inner(t, z)
+
+
+def _devices_of_solve(solver, f, device, extra=None):
+    """The devices seen while ``solver`` solves and backpropagates on ``device``. torch's default
+    device is set to ``meta`` meanwhile, so a tensor made without an explicit device (the bug that
+    puts a grid on the CPU beside a CUDA field) shows up as a meta tensor even on a CPU-only
+    machine."""
+    f = _CheckedField(f.to(device))
+    z0 = torch.randn(B, L, device=device, requires_grad=True)
+    times = torch.tensor([0.0, 0.2, 0.5, 0.65, 1.0], device=device)
+    record = _Devices()
+    with torch.device("meta"), record:
+        zt = solver(f, z0, times if extra is None else extra(times))
+        zt.pow(2).sum().backward()
+    assert zt.device == z0.grad.device == device
+    assert all(p.grad is not None and p.grad.device == device for p in f.parameters())
+    return record.seen
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("method,options", [
+    ("rk4", {"step_size": 0.15}), ("euler", {}),                          # fixed grid
+    ("rk4", {"step_size": 0.15, "adjoint": True}), ("heun2", {"adjoint": True}),  # adjoint
+    ("dopri5", {"rtol": 1e-5, "atol": 1e-7}), ("tsit5", {}), ("bosh3", {})])    # adaptive
+def test_a_solve_keeps_every_tensor_on_the_fields_device(device, method, options):
+    solver = SOLVERS[method](**options)
+    assert solver.uses_engine
+    seen = _devices_of_solve(solver, field(), torch.device(device))
+    host = torch.device("cpu")  # step control and grid arithmetic read floats on the host
+    assert set(seen) <= {torch.device(device), host}, seen
+    assert solver.nfe_forward > 0 and solver.nfe_backward == (solver.nfe_forward
+                                                              if solver.adjoint else 0)
+
+
+def test_the_device_check_catches_a_tensor_made_on_the_default_device():
+    """The check above can fail: a field adding a bias made without ``device=`` is caught."""
+
+    class Careless(odepipe.Dynamics):
+        def __init__(self):
+            super().__init__()
+            self.inner = field()
+
+        def forward(self, t, z):
+            return self.inner(t, z) + torch.zeros(z.shape[-1]).to(z.dtype)
+
+    with pytest.raises((NotImplementedError, RuntimeError, AssertionError)):
+        seen = _devices_of_solve(SOLVERS["rk4"](step_size=0.15), Careless(), torch.device("cpu"))
+        assert torch.device("meta") not in seen, seen
+
+
+def test_device_auto_picks_cuda_when_present(monkeypatch):
+    from odepipe.run.train import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto") == torch.device("cpu")
+    with pytest.raises(odepipe.OdepipeError, match="train.device"):
+        pick_device("cuda")

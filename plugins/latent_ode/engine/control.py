@@ -45,7 +45,7 @@ def initial_step(func: Callable, t0: float, y0: torch.Tensor, f0: torch.Tensor, 
         h0 = torch.tensor(1e-6, dtype=y0.dtype, device=y0.device)
     else:
         h0 = 0.01 * d0 / d1
-    t1 = torch.as_tensor(t0, dtype=torch.float64) + h0.double().cpu()
+    t1 = torch.as_tensor(t0, dtype=torch.float64, device="cpu") + h0.double().cpu()
     f1 = func(t1.to(device=y0.device, dtype=y0.dtype), y0 + h0 * f0)
     d2 = rms((f1 - f0) / scale) / h0
     if d1 <= 1e-15 and d2 <= 1e-15:

@@ -39,8 +39,8 @@ class GridPlan:
     def stage_times(self, nodes: Tuple[float, ...], like: torch.Tensor) -> List[torch.Tensor]:
         """All stage times ``t_n + c_i * dt_n`` as 0-d tensors of ``like``'s dtype and device,
         built in one tensor op (one 0-d tensor per call would cost more than small fields)."""
-        g = torch.tensor(self.grid, dtype=torch.float64)
-        c = torch.tensor(nodes, dtype=torch.float64)
+        g = torch.tensor(self.grid, dtype=torch.float64, device="cpu")  # on the host, whatever
+        c = torch.tensor(nodes, dtype=torch.float64, device="cpu")      # torch's default device
         t = g[:-1, None] + c[None, :] * (g[1:] - g[:-1])[:, None]
         return list(t.to(device=like.device, dtype=like.dtype).reshape(-1).unbind(0))
 
