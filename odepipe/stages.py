@@ -196,6 +196,14 @@ class DataSource(abc.ABC):
     end); ``state()`` at the end (into summary.json); ``plot`` once at the end on up to 8 test
     items (with ``train.plot``). ``sample`` is called by ``odepipe sample`` on a finished run.
     ``supports`` is the kind of batches this source gives (both: known from ``dims()``).
+
+    ``splits`` names the splits ``dataset`` serves: ``train`` always, ``test`` for the final
+    evaluation, and optionally ``valid``, a held-out split the run evaluates periodically
+    (``valid_*`` keys in metrics.jsonl) and on which ``train.keep: best`` chooses the weights
+    it keeps. A ``valid`` split must be disjoint from ``test`` (no item of one is an item of the
+    other) and deterministic by ``seed`` (the same arguments give the same items in the same
+    order); :func:`odepipe.contract.check_valid_split` checks both. A source may set
+    ``splits`` per instance (e.g. no valid split when ``n_valid=0``).
     """
 
     splits: Sequence[str] = ("train", "test")

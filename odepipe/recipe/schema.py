@@ -151,9 +151,19 @@ class TrainConfig:
     log_every, eval_every, checkpoint_every: in steps (0: only at the end).
     eval_samples: posterior samples per item for the final evaluation's sampled ELBO and
     importance-weighted bound (``odepipe evaluate --samples`` for more).
-    eval_batch_size: items per evaluation batch; eval_items: test items used by the periodic
-    evaluation (null: all; the final evaluation always uses all). max_seconds: stop training
-    after this much time (null: no limit); plot: draw plots at the end.
+    eval_batch_size: items per evaluation batch; eval_items: test items and valid items used
+    by each periodic evaluation (null: all; the final evaluation always uses all). The periodic
+    evaluation scores the test split and, when the data source has one, the valid split
+    (``valid_*`` keys in metrics.jsonl). max_seconds: stop training after this much time
+    (null: no limit); plot: draw plots at the end.
+    keep: which weights the run's summary, plots and ``load_run`` use: ``last`` (the final
+    step's) or ``best`` (the periodic evaluation on the valid split that scored best by
+    ``select``, the run's last step included; saved as best.pt beside checkpoint.pt). The
+    default is ``last``, so recipes written before ``keep`` existed report what they always
+    did; ``best`` needs a valid split and ``eval_every`` > 0. select: the validation metric
+    ``keep=best`` ranks by (``valid_extrap_mse`` or ``extrap_mse``; null: ``valid_extrap_mse``
+    when the source reports it, else ``valid_elbo_at_mean``); whether lower or higher is better
+    is read from its name (:func:`odepipe.run.keep.direction`). Ignored with ``keep=last``.
 
     Every numeric field declares its range (``Annotated[..., Range(...)]``); the validator
     reads them, and :meth:`check` holds what depends on the machine.
@@ -181,11 +191,23 @@ class TrainConfig:
     checkpoint_every: Steps = 100
     max_seconds: Optional[Annotated[float, Range(gt=0, example=3600.0)]] = None
     plot: bool = True
+    keep: Literal["last", "best"] = "last"
+    select: Optional[str] = None
 
     def check(self, machine: bool = True) -> List[str]:
-        """What a declared Range cannot state: the device name's form and, with ``machine``,
-        what depends on this machine (the device exists, the thread count fits its CPUs)."""
-        problems: List[str] = []
+        """What a declared Range cannot state: ``select`` names a ranked validation metric,
+        ``keep=best`` has evaluations to choose from, the device name's form and, with
+        ``machine``, what depends on this machine (the device exists, the thread count fits its
+        CPUs)."""
+        from ..run.keep import check_select
+
+        problems: List[str] = check_select(self.select)
+        if self.keep == "best" and not self.eval_every:
+            problems.append(
+                "train.keep=best chooses among the periodic evaluations, but "
+                "train.eval_every=0 runs none; set train.eval_every (e.g. "
+                "train.eval_every=100) or use train.keep=last"
+            )
         cpus = usable_cpus()
         if machine and self.threads is not None and self.threads > THREADS_PER_CPU * cpus:
             problems.append(

@@ -5,6 +5,9 @@
     runs/spiral-20261201-101500/
       recipe.yaml     the resolved recipe (rewritten on --resume with what it was resumed with)
       checkpoint.pt   model, optimizer, step, RNG states, recipe, name (atomic writes)
+      best.pt         with train.keep=best: the weights of the best validation evaluation,
+                      its step, metric and value (atomic writes; checkpoint.pt holds a copy
+                      of the choice, so a resume continues it)
       metrics.jsonl   one JSON line per logged step, evaluation and the final evaluation
       summary.json    the final evaluation (strict JSON) and how the run ended
       plots/          figures of the final model
@@ -41,6 +44,7 @@ class Run:
 
     RECIPE = "recipe.yaml"
     CHECKPOINT = "checkpoint.pt"
+    BEST = "best.pt"
     METRICS = "metrics.jsonl"
     SUMMARY = "summary.json"
     PLOTS = "plots"
@@ -49,7 +53,7 @@ class Run:
     #: odepipe extrapolate's default output folder
     EXTRAPOLATIONS = "extrapolations"
     #: what odepipe writes into a run folder; a folder holding anything else is not replaced
-    ENTRIES = (RECIPE, CHECKPOINT, METRICS, SUMMARY, PLOTS, DATA, LOCK, EXTRAPOLATIONS)
+    ENTRIES = (RECIPE, CHECKPOINT, BEST, METRICS, SUMMARY, PLOTS, DATA, LOCK, EXTRAPOLATIONS)
 
     def __init__(self, path: str):
         self.path = str(path)
@@ -70,6 +74,10 @@ class Run:
     @property
     def checkpoint_path(self) -> str:
         return self.file(self.CHECKPOINT)
+
+    @property
+    def best_path(self) -> str:
+        return self.file(self.BEST)
 
     @property
     def metrics_path(self) -> str:
@@ -187,6 +195,19 @@ class Run:
 
         return load_checkpoint(self.checkpoint_path)
 
+    def save_best(self, state: Dict[str, Any]) -> None:
+        """Writes best.pt (train.keep=best) with the checkpoint's atomic writer."""
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(self.best_path, state)
+
+    def kept_path(self, keep: str) -> str:
+        """The weights the run keeps: best.pt with ``train.keep=best`` once one was chosen,
+        else checkpoint.pt (the last step's)."""
+        if keep == "best" and os.path.isfile(self.best_path):
+            return self.best_path
+        return self.checkpoint_path
+
     def read_summary(self) -> Optional[Dict[str, Any]]:
         if not os.path.isfile(self.summary_path):
             return None
@@ -261,14 +282,17 @@ class Run:
     ) -> Tuple["Recipe", "DataSource", "Pipeline"]:
         """The run's resolved recipe, its data source (restored from data/ when the run has
         one, so its corpus is not read or generated again; ``with_data`` reads the data as
-        training did, for commands that evaluate on a split) and its model with the saved
-        weights, in eval mode. ``host``: the process's plugin host (a fresh one when None).
-        The machine checks of training (``train.device``, ``train.threads``) do not apply: the
-        model goes to ``device``, whatever it was trained on."""
+        training did, for commands that evaluate on a split) and its model with the weights
+        the run kept (:meth:`kept_path`: best.pt for ``train.keep=best``, else the last
+        checkpoint; summary.json's ``kept_step`` says which step), in eval mode. ``host``: the
+        process's plugin host (a fresh one when None). The machine checks of training
+        (``train.device``, ``train.threads``) do not apply: the model goes to ``device``,
+        whatever it was trained on."""
         import torch
 
         from ..recipe import load_recipe
         from .build import build
+        from .checkpoint import load_checkpoint
 
         self.open(self.path)
         recipe = load_recipe(
@@ -276,13 +300,13 @@ class Run:
         )
         restore = self.data_dir if os.path.isdir(self.data_dir) and not with_data else None
         data, model = build(recipe, restore=restore)
-        state = self.load_checkpoint()
+        state = load_checkpoint(self.kept_path(recipe.train.keep))
         recipe = dataclasses.replace(recipe, name=str(state.get("name") or self.name(recipe.name)))
         try:
             model.load_state_dict(state["model"])
         except (RuntimeError, KeyError, TypeError) as exc:
             raise CheckpointError(
-                f"the checkpoint in {self.path} does not fit its recipe: "
+                f"the weights in {self.kept_path(recipe.train.keep)} do not fit its recipe: "
                 f"{str(exc).splitlines()[0] if str(exc) else exc!r}"
             ) from None
         self.check_data_state(data)
@@ -296,5 +320,6 @@ def load_run(
     host: Optional["PluginHost"] = None,
     with_data: bool = False,
 ) -> Tuple["Recipe", "DataSource", "Pipeline"]:
-    """``Run.open(run_dir).load(...)``: recipe, data source and model of a run."""
+    """``Run.open(run_dir).load(...)``: recipe, data source and model of a run, with the weights
+    it kept (best.pt for a ``train.keep=best`` run, else checkpoint.pt)."""
     return Run.open(run_dir).load(device, host=host, with_data=with_data)

@@ -1,5 +1,6 @@
 """The few lines ``odepipe run`` prints when a run ends: how far it got and why it stopped,
-how long it took, the headline test figures by name, and where the folder and plots are."""
+how long it took, which step's weights it kept, the headline test figures (of those weights)
+by name, and where the folder and plots are."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def describe(summary: Dict[str, Any], run: Run, max_seconds: Any = None) -> List
         f"{_duration(float(summary.get('seconds') or 0))} on {summary.get('device', '?')}"
         + (f" x{summary['processes']}" if summary.get("processes", 1) > 1 else "")
     ]
+    kept = kept_weights(summary)
+    if kept:
+        lines.append(kept)
     figures = [
         (k, v)
         for k, v in summary.items()
@@ -41,7 +45,8 @@ def describe(summary: Dict[str, Any], run: Run, max_seconds: Any = None) -> List
     ]
     if figures:
         width = max(len(k) for k, _ in figures)
-        lines.append("test metrics:")
+        step = summary.get("kept_step")
+        lines.append("test metrics" + (f" (weights of step {step}):" if step is not None else ":"))
         lines += [f"  {k:<{width}}  {_number(v)}" for k, v in figures]
     lines.append(f"run folder: {run.path}")
     plots = run.plots()
@@ -50,6 +55,22 @@ def describe(summary: Dict[str, Any], run: Run, max_seconds: Any = None) -> List
     if summary.get("stopped_because") == "max_seconds":
         lines.append(f"continue it: odepipe run --resume {run.path} train.max_seconds=null")
     return lines
+
+
+def kept_weights(summary: Dict[str, Any]) -> str:
+    """Which weights the figures are of: ``kept: best weights from step 1200 of 2000, by
+    valid_extrap_mse=0.0512`` or ``kept: last weights (step 2000)``; empty for a summary
+    written before runs recorded it."""
+    step = summary.get("kept_step")
+    if step is None:
+        return ""
+    if summary.get("kept") == "best":
+        by = summary.get("selected_by")
+        return (
+            f"kept: best weights from step {step} of {summary.get('steps')}, by "
+            f"{by}={_number(summary.get('selected_value'))} (best.pt)"
+        )
+    return f"kept: last weights (step {step})"
 
 
 def _number(value: Any) -> str:

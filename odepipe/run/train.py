@@ -30,6 +30,7 @@ from .build import build
 from .evaluate import evaluate
 from .faults import NonFinite
 from .folder import Run
+from .keep import Selection, require_valid_split, resolve_select
 from .plots import plot_run
 from .resume import check_resumable
 from .schedules import kl_weight, lr_factor
@@ -102,6 +103,8 @@ class Training:
         self.started = time.perf_counter()
         self.nfe_forward = self.nfe_backward = 0
         self.resumed_state: Optional[Dict[str, Any]] = None
+        #: with train.keep=best, the best validation evaluation so far and its weights
+        self.selection: Optional[Selection] = None
 
     # -- set up ----------------------------------------------------------------------------------
     def set_up(self, resume: bool) -> None:
@@ -143,6 +146,23 @@ class Training:
         self.train_items = list(cast(Iterable[Any], self.data.dataset("train")))
         self.plan = plan_for(self.data, self.train_items, cfg.batch_size, self.recipe.seed)
         self.faults = NonFinite(self.recipe, self.run)
+        require_valid_split(cfg.keep, self.data.splits, self.recipe.source)
+        self.has_valid = "valid" in self.data.splits
+        if cfg.keep == "best":
+            self.selection = Selection(self._selected_metric())
+
+    def _selected_metric(self) -> str:
+        """The metric ``train.select`` names (or the default), checked against what the valid
+        split reports, before any training: two valid items are evaluated for their metric
+        names, and the RNG states put back so that training is the same as without it."""
+        rng = _rng_state()
+        try:
+            probe = evaluate(
+                self.model, self.data, self.device, self.cfg.eval_batch_size, 2, split="valid"
+            )
+        finally:
+            _set_rng_state(rng)
+        return resolve_select(self.cfg.select, probe, self.recipe.source)
 
     def _read_resumable(self) -> Dict[str, Any]:
         """The checkpoint to resume, once its recipe is known to fit the one given."""
@@ -178,10 +198,31 @@ class Training:
         self.step = self.first_step = int(state["step"])
         self.faults.checkpoint_step = self.step
         self.elapsed = float(state["elapsed"])
+        self._resume_selection(state.get("best"))
         if self.main:
             self.run.remove_temporary()
             self.run.truncate_metrics(self.step)
             self.run.write_recipe(self.recipe)
+            if self.selection is not None and self.selection.weights is not None:
+                self._write_best()  # best.pt as of the checkpoint, not a later kill's
+
+    def _resume_selection(self, recorded: Any) -> None:
+        """The best-so-far the checkpoint recorded, when it was chosen by the same metric (a
+        resume that selects by another metric starts its choice afresh, with a warning)."""
+        if self.selection is None or not isinstance(recorded, dict):
+            return
+        previous = Selection.from_state(recorded)
+        if previous.metric == self.selection.metric:
+            self.selection = previous
+            return
+        import warnings
+
+        warnings.warn(
+            f"odepipe: the run chose its best weights by {previous.metric} (step "
+            f"{previous.step}); resumed with train.select={self.selection.metric}, the choice "
+            f"starts again from step {self.step}",
+            stacklevel=2,
+        )
 
     def start(self) -> None:
         """A fresh run: the resolved recipe, and what inference needs of the data in data/."""
@@ -262,10 +303,50 @@ class Training:
         bar.set_postfix(loss=f"{record['loss']:.4g}", nfe=record["nfe_forward"])
 
     def evaluate_now(self) -> None:
+        """The periodic evaluation: test and, when the source has it, valid (``eval_items``
+        of each); the valid figures are offered to the best-checkpoint choice."""
         cfg = self.cfg
         metrics = evaluate(self.model, self.data, self.device, cfg.eval_batch_size, cfg.eval_items)
+        valid = self._evaluate_valid() if self.has_valid else {}
         if self.main:
-            self.run.append_metrics({"step": self.step, "kind": "eval", **metrics})
+            self.run.append_metrics({"step": self.step, "kind": "eval", **metrics, **valid})
+        self._offer(valid)
+
+    def _evaluate_valid(self) -> Dict[str, float]:
+        cfg = self.cfg
+        return evaluate(
+            self.model, self.data, self.device, cfg.eval_batch_size, cfg.eval_items, "valid"
+        )
+
+    def _offer(self, valid: Dict[str, float]) -> None:
+        """A new best (train.keep=best) is written to best.pt at once."""
+        if self.selection is not None and self.selection.offer(self.step, valid, self.model):
+            if self.main:
+                self._write_best()
+
+    def _write_best(self) -> None:
+        selection = self.selection
+        assert selection is not None and selection.weights is not None
+        self.run.save_best(
+            {
+                "step": selection.step,
+                "metric": selection.metric,
+                "value": selection.value,
+                "model": selection.weights,
+                "recipe": self.recipe.to_yaml(),
+                "name": self.recipe.name,
+            }
+        )
+
+    def select_last(self) -> None:
+        """With train.keep=best the run's last step is a candidate too: scored on valid like
+        the periodic evaluations, unless one already ran at it."""
+        if self.selection is None or self.selection.evaluated_step == self.step:
+            return
+        valid = self._evaluate_valid()
+        if self.main:
+            self.run.append_metrics({"step": self.step, "kind": "eval", **valid})
+        self._offer(valid)
 
     def checkpoint(self) -> None:
         """Rank 0 writes the checkpoint, never with non-finite weights."""
@@ -274,22 +355,23 @@ class Training:
         for name, tensor in self.model.state_dict().items():
             if tensor.is_floating_point():
                 self.faults.check(self.step, f"parameter {name}", tensor)
-        self.run.save_checkpoint(
-            {
-                "step": self.step,
-                "elapsed": self.seconds(),
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "rng": _rng_state(),
-                "recipe": self.recipe.to_yaml(),
-                "name": self.recipe.name,
-            }
-        )
+        state = {
+            "step": self.step,
+            "elapsed": self.seconds(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": _rng_state(),
+            "recipe": self.recipe.to_yaml(),
+            "name": self.recipe.name,
+        }
+        if self.selection is not None:  # the choice (and its weights) resumes with the run
+            state["best"] = self.selection.state()
+        self.run.save_checkpoint(state)
         self.faults.checkpoint_step = self.step
 
     def loop(self, on_event: Optional[Callable[[int], None]] = None) -> None:
-        """Steps until ``train.steps`` or ``train.max_seconds``; Ctrl-C or SIGTERM saves a
-        checkpoint at the current step."""
+        """Steps until ``train.steps`` or ``train.max_seconds``, then the last step's turn in
+        the best-checkpoint choice; Ctrl-C or SIGTERM saves a checkpoint at the current step."""
         from tqdm.auto import tqdm
 
         cfg = self.cfg
@@ -324,13 +406,38 @@ class Training:
                 f"continue with --resume {self.run.path}"
             ) from None
         bar.close()
+        self.select_last()
         self.checkpoint()
 
     # -- finish ----------------------------------------------------------------------------------
+    def kept(self) -> Dict[str, Any]:
+        """Puts the kept weights into the model (train.keep=best: the selected step's) and
+        says which they are, for summary.json."""
+        selection = self.selection
+        if selection is None or selection.weights is None:
+            if selection is not None:
+                import warnings
+
+                warnings.warn(
+                    f"odepipe: no validation evaluation gave a finite {selection.metric}; "
+                    f"the run keeps its last weights",
+                    stacklevel=2,
+                )
+            return {"kept": "last", "kept_step": self.step, "selected_by": None}
+        self.model.load_state_dict(selection.weights)
+        return {
+            "kept": "best",
+            "kept_step": selection.step,
+            "selected_by": selection.metric,
+            "selected_value": selection.value,
+        }
+
     def finish(self) -> Dict[str, Any]:
-        """Final evaluation on every split but train, summary.json, plots; returns the summary."""
+        """Final evaluation of the kept weights on every split but train, summary.json, plots;
+        returns the summary."""
         cfg, seconds = self.cfg, self.seconds()
         trained = max(1, self.step - self.first_step)
+        kept = self.kept()
         metrics: Dict[str, Any] = {}
         for split in [s for s in self.data.splits if s != "train"]:
             metrics.update(
@@ -353,6 +460,7 @@ class Training:
             "steps": self.step,
             "steps_planned": cfg.steps,
             "stopped_because": STEPS_PLANNED if self.step >= cfg.steps else MAX_SECONDS,
+            **kept,
             "seconds": round(seconds, 2),
             "device": str(self.device),
             "processes": self.world,
@@ -364,10 +472,12 @@ class Training:
         if self.data.state():  # fitted preprocessing, e.g. csv normalization
             summary["data"] = self.data.state()
         if self.main:
-            self.run.append_metrics({"step": self.step, "kind": "final", **metrics})
+            self.run.append_metrics(
+                {"step": self.step, "kind": "final", "kept_step": kept["kept_step"], **metrics}
+            )
             summary = self.run.write_summary(summary)
             if cfg.plot:
-                plot_run(self.model, self.data, self.device, self.run, cfg.steps)
+                plot_run(self.model, self.data, self.device, self.run, cfg.steps, summary)
         distributed.barrier()
         return summary
 
