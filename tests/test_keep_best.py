@@ -19,7 +19,7 @@ from odepipe.host import PluginHost
 from odepipe.recipe import load_recipe
 from odepipe.run.checkpoint import load_checkpoint
 from odepipe.run.evaluate import evaluate
-from odepipe.run.keep import direction
+from odepipe.run.keep import Selection, direction
 from odepipe.run.plots import loss_figure
 from odepipe.run.report import describe
 from odepipe.run.train import train
@@ -112,6 +112,26 @@ def evals(out):
 ])
 def test_direction_is_read_from_the_first_ranked_word_of_the_name(metric, expected):
     assert direction(metric) == expected
+
+
+def test_selection_ties_keep_the_earlier_step_and_never_choose_a_non_finite_value():
+    model = torch.nn.Linear(1, 1)
+    low, high = Selection("valid_extrap_mse"), Selection("valid_elbo_at_mean")
+    for step, value in ((2, float("nan")), (4, 0.5), (6, 0.5), (8, 0.7), (10, float("inf"))):
+        low.offer(step, {"valid_extrap_mse": value}, model)
+        high.offer(step, {"valid_elbo_at_mean": value}, model)
+    assert (low.step, low.value, low.evaluated_step) == (4, 0.5, 10)
+    assert (high.step, high.value) == (8, 0.7)
+    again = Selection.from_state(low.state())
+    assert (again.step, again.value, again.evaluated_step) == (4, 0.5, 10)
+    assert again.summary(10) == {"kept": "best", "kept_step": 4,
+                                 "selected_by": "valid_extrap_mse", "selected_value": 0.5}
+    with pytest.warns(UserWarning, match="chose its best weights by valid_extrap_mse"):
+        fresh = high.resumed(low.state(), 10)
+    assert fresh is high
+    with pytest.warns(UserWarning, match="no validation evaluation gave a finite"):
+        assert Selection("valid_loss").summary(3) == {"kept": "last", "kept_step": 3,
+                                                     "selected_by": None}
 
 
 @pytest.mark.parametrize("overrides, needle", [

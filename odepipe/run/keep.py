@@ -141,6 +141,57 @@ class Selection:
             "model": self.weights,
         }
 
+    def best_file(self, recipe_yaml: str, name: str) -> Dict[str, object]:
+        """What best.pt holds: the chosen weights, their step, the metric and its value, and
+        the run's recipe and name (a checkpoint without optimizer: it cannot be resumed)."""
+        assert self.weights is not None
+        return {
+            "step": self.step,
+            "metric": self.metric,
+            "value": self.value,
+            "model": self.weights,
+            "recipe": recipe_yaml,
+            "name": name,
+        }
+
+    def summary(self, last_step: int) -> Dict[str, object]:
+        """summary.json's ``kept``, ``kept_step``, ``selected_by`` and ``selected_value``; the
+        last weights, with a warning, when no evaluation gave a finite value."""
+        if self.weights is None:
+            import warnings
+
+            warnings.warn(
+                f"odepipe: no validation evaluation gave a finite {self.metric}; the run "
+                f"keeps its last weights",
+                stacklevel=3,
+            )
+            return {"kept": "last", "kept_step": last_step, "selected_by": None}
+        return {
+            "kept": "best",
+            "kept_step": self.step,
+            "selected_by": self.metric,
+            "selected_value": self.value,
+        }
+
+    def resumed(self, recorded: object, step: int) -> "Selection":
+        """The choice to continue from a checkpoint's ``best`` (:meth:`state`): the recorded
+        one when it ranks by this metric; else this fresh one (with a warning when the run had
+        chosen by another metric: the choice starts again at ``step``)."""
+        if not isinstance(recorded, dict):
+            return self
+        previous = Selection.from_state(recorded)
+        if previous.metric == self.metric:
+            return previous
+        import warnings
+
+        warnings.warn(
+            f"odepipe: the run chose its best weights by {previous.metric} (step "
+            f"{previous.step}); resumed with train.select={self.metric}, the choice starts "
+            f"again from step {step}",
+            stacklevel=3,
+        )
+        return self
+
     @classmethod
     def from_state(cls, state: Mapping[str, object]) -> "Selection":
         selection = cls(str(state["metric"]))

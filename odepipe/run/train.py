@@ -198,31 +198,14 @@ class Training:
         self.step = self.first_step = int(state["step"])
         self.faults.checkpoint_step = self.step
         self.elapsed = float(state["elapsed"])
-        self._resume_selection(state.get("best"))
+        if self.selection is not None:
+            self.selection = self.selection.resumed(state.get("best"), self.step)
         if self.main:
             self.run.remove_temporary()
             self.run.truncate_metrics(self.step)
             self.run.write_recipe(self.recipe)
             if self.selection is not None and self.selection.weights is not None:
                 self._write_best()  # best.pt as of the checkpoint, not a later kill's
-
-    def _resume_selection(self, recorded: Any) -> None:
-        """The best-so-far the checkpoint recorded, when it was chosen by the same metric (a
-        resume that selects by another metric starts its choice afresh, with a warning)."""
-        if self.selection is None or not isinstance(recorded, dict):
-            return
-        previous = Selection.from_state(recorded)
-        if previous.metric == self.selection.metric:
-            self.selection = previous
-            return
-        import warnings
-
-        warnings.warn(
-            f"odepipe: the run chose its best weights by {previous.metric} (step "
-            f"{previous.step}); resumed with train.select={self.selection.metric}, the choice "
-            f"starts again from step {self.step}",
-            stacklevel=2,
-        )
 
     def start(self) -> None:
         """A fresh run: the resolved recipe, and what inference needs of the data in data/."""
@@ -325,18 +308,8 @@ class Training:
                 self._write_best()
 
     def _write_best(self) -> None:
-        selection = self.selection
-        assert selection is not None and selection.weights is not None
-        self.run.save_best(
-            {
-                "step": selection.step,
-                "metric": selection.metric,
-                "value": selection.value,
-                "model": selection.weights,
-                "recipe": self.recipe.to_yaml(),
-                "name": self.recipe.name,
-            }
-        )
+        assert self.selection is not None
+        self.run.save_best(self.selection.best_file(self.recipe.to_yaml(), self.recipe.name))
 
     def select_last(self) -> None:
         """With train.keep=best the run's last step is a candidate too: scored on valid like
@@ -413,24 +386,11 @@ class Training:
     def kept(self) -> Dict[str, Any]:
         """Puts the kept weights into the model (train.keep=best: the selected step's) and
         says which they are, for summary.json."""
-        selection = self.selection
-        if selection is None or selection.weights is None:
-            if selection is not None:
-                import warnings
-
-                warnings.warn(
-                    f"odepipe: no validation evaluation gave a finite {selection.metric}; "
-                    f"the run keeps its last weights",
-                    stacklevel=2,
-                )
+        if self.selection is None:
             return {"kept": "last", "kept_step": self.step, "selected_by": None}
-        self.model.load_state_dict(selection.weights)
-        return {
-            "kept": "best",
-            "kept_step": selection.step,
-            "selected_by": selection.metric,
-            "selected_value": selection.value,
-        }
+        if self.selection.weights is not None:
+            self.model.load_state_dict(self.selection.weights)
+        return self.selection.summary(self.step)
 
     def finish(self) -> Dict[str, Any]:
         """Final evaluation of the kept weights on every split but train, summary.json, plots;
