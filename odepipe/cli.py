@@ -93,6 +93,45 @@ def new_host() -> "PluginHost":
     return PluginHost(reserved_commands=tuple(cli.commands))
 
 
+#: the most draws ``odepipe sample -n`` decodes in one call
+MAX_DRAWS = 100_000
+#: a seed torch and numpy accept (the recipe's ``seed`` range)
+SEED = click.IntRange(0, 2**32 - 1)
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class DeviceType(click.ParamType):
+    """``cpu``, ``cuda`` or ``cuda:N``, checked against this machine before a run is loaded."""
+
+    name = "device"
+
+    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Any) -> str:
+        text = str(value).strip()
+        index = text[5:] if text.startswith("cuda:") else ""
+        if not (text in ("cpu", "cuda") or index.isascii() and index.isdigit() and len(index) < 6):
+            self.fail(f"{text!r} is not one of cpu, cuda, cuda:N", param, ctx)
+        if text.startswith("cuda"):
+            import torch
+
+            count = torch.cuda.device_count()
+            if count == 0:
+                self.fail(f"{text}: no CUDA device is available here; use cpu", param, ctx)
+            if index and int(index) >= count:
+                self.fail(
+                    f"{text}: this machine has {count} CUDA device(s), cuda:0 to "
+                    f"cuda:{count - 1}; use cuda:0",
+                    param,
+                    ctx,
+                )
+        return text
+
+
+DEVICE = DeviceType()
+
+
 class ListsRecipes(click.Command):
     """A command whose help ends with the shipped recipes' names (read when help is shown)."""
 
@@ -149,6 +188,7 @@ def run(
     """
     from .recipe import load_recipe
     from .run import distributed
+    from .run.create import missing_folders, remove_if_empty
     from .run.folder import Run
     from .run.report import describe, stop_reason
     from .run.train import pick_device, train
@@ -170,7 +210,13 @@ def run(
     # under torchrun, rank 0 alone creates the folder and tells the others its name
     distributed.setup(distributed.local_device(pick_device(parsed.train.device)))
     try:
-        folder = _run_folder(parsed.name, overrides, out, resume, overwrite)
+        target = out or Run.default_path(parsed.name, _changed_components(overrides))
+        made = [] if resume else missing_folders(target)
+        try:
+            folder = _run_folder(target, resume, overwrite)
+        except OdepipeError:
+            remove_if_empty(made)
+            raise
         if distributed.is_main():
             click.echo(f"odepipe: run folder {folder.path}", err=True)
         try:
@@ -178,6 +224,7 @@ def run(
         except BaseException:  # a failed new run leaves no empty folder, and keeps a replaced one
             if not resume and distributed.is_main():
                 folder.discard_if_unused()
+                remove_if_empty(made)  # and runs/ when this run made it
             raise
         main_rank = distributed.is_main()
     finally:
@@ -209,9 +256,7 @@ def _changed_components(overrides: Sequence[str]) -> List[str]:
     return changed
 
 
-def _run_folder(
-    name: str, overrides: Sequence[str], out: Optional[str], resume: Optional[str], overwrite: bool
-) -> Any:
+def _run_folder(target: str, resume: Optional[str], overwrite: bool) -> Any:
     """The run's folder: rank 0 creates it (or opens the resumed one) and tells the others its
     path, or the error that every rank then raises."""
     from .errors import CheckpointError
@@ -223,9 +268,7 @@ def _run_folder(
     folder, error = None, None
     if distributed.is_main():
         try:
-            folder = Run.create(
-                out or Run.default_path(name, _changed_components(overrides)), overwrite
-            )
+            folder = Run.create(target, overwrite)
         except OdepipeError as exc:
             error = str(exc)
     path, error = distributed.broadcast_object((folder.path if folder else None, error))
@@ -416,8 +459,9 @@ def cp(host: "PluginHost", name: str, dest: str) -> None:
     "n",
     default=5,
     show_default=True,
-    type=click.IntRange(min=1),
-    help="Number of draws from the prior.",
+    type=click.IntRange(1, MAX_DRAWS),
+    help=f"Number of draws from the prior (at most {MAX_DRAWS}: a draw of a 200-point "
+    f"spiral takes about 40 KB while it is decoded, so 4 GB at the most).",
 )
 @click.option(
     "--out",
@@ -425,8 +469,10 @@ def cp(host: "PluginHost", name: str, dest: str) -> None:
     type=click.Path(file_okay=False),
     help="Folder for files the data source writes (series: samples.csv, samples.png).",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the draws.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of the draws.")
+@click.option(
+    "--device", default="cpu", show_default=True, type=DEVICE, help="cpu, cuda or cuda:N."
+)
 @click.pass_obj
 def sample(
     host: "PluginHost", run_dir: str, n: int, out_dir: Optional[str], seed: int, device: str
@@ -445,7 +491,14 @@ def sample(
         raise CheckpointError(
             f"cannot write the samples into {out_dir}: "
             f"{exc.strerror or exc}; choose a writable --out"
-        ) from exc
+        ) from None
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and "memory" not in str(exc):
+            raise
+        raise OdepipeError(
+            f"-n {n}: the draws do not fit in memory ({one_line(exc)[:120]}); ask for fewer "
+            f"draws, e.g. -n {max(1, n // 10)}"
+        ) from None
     for line in lines:
         click.echo(line)
 
@@ -474,10 +527,12 @@ def sample(
     "--seed",
     default=0,
     show_default=True,
-    type=click.IntRange(0, 2**32 - 1),
+    type=SEED,
     help="Seed of the posterior samples.",
 )
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option(
+    "--device", default="cpu", show_default=True, type=DEVICE, help="cpu, cuda or cuda:N."
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def evaluate(

@@ -205,6 +205,17 @@ def _fix(key: str, ranges: List[Range], default: Any, optional: bool) -> str:
     return f"; try {' or '.join(fixes)}" if fixes else ""
 
 
+def suggested_fix(key: str, annotation: Any, default: Any = EMPTY) -> str:
+    """``; try key=<valid value>`` for a number of this annotation (the default when valid),
+    or "" where no number fits: the fix a type error of a numeric parameter ends with."""
+    base, ranges = strip_ranges(annotation)
+    numeric = [strip_ranges(a) for a in _union_args(base) or (base,)]
+    numeric = [(b, r) for b, r in numeric if b in (int, float)]
+    if not numeric:
+        return ""
+    return _fix(key, ranges or numeric[0][1], default, allows_none(annotation))
+
+
 def range_problem(
     key: str, value: Any, annotation: Any, default: Any = EMPTY, shown: Any = EMPTY
 ) -> Optional[str]:

@@ -17,7 +17,7 @@ from ..errors import RecipeError, RegistryError
 from ..registry import did_you_mean
 from ..supports import support_problems
 from .load import Retyped, apply_overrides, parse_yaml, recipe_name, resolve_path
-from .ranges import EMPTY, range_problem
+from .ranges import EMPTY, range_problem, suggested_fix
 from .resolved import COMPONENT_SECTIONS, Recipe, ResolvedComponent
 from .schema import SECTION_CONFIGS, ModelConfig, Seed, TrainConfig, coerce, type_name
 from .shorten import name as shown_key
@@ -63,6 +63,7 @@ def _check_value(
     if not ok:
         problems.append(
             f"{key}: expected {type_name(annotation)}, got {type(value).__name__} {short(value)}"
+            f"{suggested_fix(key, annotation, default)}"
         )
         return converted
     problem = range_problem(key, converted, annotation, default, shown=value)
@@ -163,6 +164,18 @@ def _validate_config(
     return config
 
 
+def _plugin_problem(module: str, error: str) -> str:
+    """A ``plugins:`` module that did not load, with the fix when the module is missing."""
+    error = error[len("failed to load: ") :] if error.startswith("failed to load: ") else error
+    fix = ""
+    if error.startswith("ModuleNotFoundError") and repr(module) in error:
+        fix = (
+            f"; put {module}.py beside the recipe or in the current folder, install the "
+            f"package that provides it, or remove it from plugins:"
+        )
+    return f"plugins: module {short(module)} failed to load: {error}{fix}"
+
+
 def validate(
     raw: Dict[str, Any],
     source: str = "<recipe>",
@@ -207,7 +220,7 @@ def validate(
         host = PluginHost()
     for info in host.load_modules(plugins, untrusted):
         if info.error:
-            problems.append(f"plugins: module {short(info.name)} failed to load: {info.error}")
+            problems.append(_plugin_problem(info.name, info.error))
     components = {}
     for section in COMPONENT_SECTIONS:
         if section not in raw:

@@ -137,3 +137,30 @@ def restore_replaced(path: str, aside: str) -> None:
     before its first checkpoint."""
     shutil.rmtree(path, ignore_errors=True)
     os.rename(aside, path)
+
+
+def missing_folders(path: str) -> List[str]:
+    """The folders on the way to ``path`` (itself included) that do not exist yet, deepest
+    first: what making it creates, so a run that fails before writing anything can remove them
+    (``runs/`` of a first run, say) and leave the user's folder as it was."""
+    missing = []
+    current = os.path.abspath(path)
+    while not os.path.exists(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return missing
+
+
+def remove_if_empty(folders: Iterable[str]) -> None:
+    """Removes each folder that is empty now, in order (deepest first), stopping at one that
+    is not."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return

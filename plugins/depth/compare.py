@@ -206,7 +206,8 @@ def table(rows: Sequence[Dict[str, Any]]) -> str:
             + " ".join(f"{m + ' saved':>14}" for m in methods))
     ratio_cols = []
     if {"resnet", "adjoint"} <= set(methods):
-        ratio_cols.append(("adj/res time", lambda k: _ratio(rows, "adjoint", "resnet", k, "step_s")))
+        ratio_cols.append(("adj/res time",
+                           lambda k: _ratio(rows, "adjoint", "resnet", k, "step_s")))
     if {"backprop", "adjoint"} <= set(methods):
         ratio_cols.append(("bp/adj mem", lambda k: _ratio(rows, "backprop", "adjoint", k,
                                                            "peak_mb")))
