@@ -61,6 +61,7 @@ _LAZY = {
     "BeamSearchDecoder": "capabilities",
     "SeriesCodecSource": "capabilities",
     "require_capability": "capabilities",
+    "ItemLengths": "run.batches",
 }
 
 __all__ = [

@@ -123,12 +123,13 @@ def test_overlong_sentence_is_cut_to_the_models_limit_with_a_warning(text_run):
     result = _invoke("interpolate-sentences", long, "a girl sang", "--run", text_run,
                      "--steps", 1, "--json")
     assert result.exit_code == 0, result.output
-    assert "pieces long" in result.stderr and "data.max_tokens=32" in result.stderr
-    assert "only its first 31 pieces are used" in result.stderr
     _, data, model = odepipe.load_run(str(text_run))
+    limit = data.codec.max_tokens  # data=text's own default, not the grammar's
+    assert "pieces long" in result.stderr and f"data.max_tokens={limit}" in result.stderr
+    assert f"only its first {limit - 1} pieces are used" in result.stderr
     batch = data.encode_sentences([long, "a girl sang"])
-    assert batch.mask[0].sum() == 32 and batch.tokens[0, 31] == EOS_ID  # 31 pieces + eos
-    cut = data.tokenizer.decode(data.tokenizer.encode([long])[0][:31])
+    assert batch.mask[0].sum() == limit and batch.tokens[0, limit - 1] == EOS_ID  # + eos
+    cut = data.tokenizer.decode(data.tokenizer.encode([long])[0][:limit - 1])
     assert json.loads(result.stdout)["path"] == data.interpolate(model, cut, "a girl sang",
                                                                  steps=1)
 
@@ -154,23 +155,6 @@ def test_extrapolate_refuses_a_text_run(text_run, tmp_path):
     message = " ".join(result.output.split())
     assert "uses data source TextFiles, which is not a SeriesCodecSource" in message
     assert "csv, spiral or linear_spirals" in message
-
-
-def test_default_model_is_trained_once_then_cached(monkeypatch, tmp_path):
-    monkeypatch.setenv("ODEPIPE_CACHE", str(tmp_path))
-    monkeypatch.setattr(text_commands, "DEFAULT_OVERRIDES", tuple(TINY + TINY_GRAMMAR))
-    first = _invoke("interpolate-sentences", "the old man walked", "a young girl sang", "-q")
-    assert first.exit_code == 0, first.output
-    assert "training the default sentence model" in first.output
-    second = _invoke("interpolate-sentences", "the old man walked", "a young girl sang")
-    assert second.exit_code == 0, second.output
-    assert "training" not in second.output
-    judged = _invoke("interpolate-sentences", "the old man walked", "a young girl sang", "--json")
-    path = json.loads(judged.stdout)["path"]  # the grammar source judges every point
-    assert all(isinstance(p["grammatical"], bool) for p in path)
-    assert [p["grammatical"] for p in path] == [default_grammar().accepts(p["sentence"])
-                                                for p in path]
-    assert len(os.listdir(tmp_path / "models")) == 2  # the model folder and its lock file
 
 
 def test_grammar_source_splits_are_disjoint_and_deterministic():

@@ -24,9 +24,10 @@ from .encoding import TextCodec
 from .tokenizer import train_tokenizer
 
 
-class TextSource(DataSource, odepipe.SentenceSource):
+class TextSource(DataSource, odepipe.SentenceSource, odepipe.ItemLengths):
     """What every text source shares: lazy preparation, the DataSource contract, saving and
-    restoring the codec, and the sentence capability used by ``interpolate-sentences``.
+    restoring the codec, the sentence capability used by ``interpolate-sentences``, and item
+    lengths, so that training batches group sentences of similar length (less padding).
 
     Args:
         vocab: SentencePiece vocabulary size (capped, with a warning, when the training
@@ -108,6 +109,10 @@ class TextSource(DataSource, odepipe.SentenceSource):
 
     def collate(self, items: Sequence[List[int]]) -> Batch:
         return self.codec.collate(items)
+
+    def item_lengths(self, split: str) -> List[int]:
+        """Pieces per sentence (eos included), in the order of ``dataset(split)``."""
+        return [len(ids) for ids in self.dataset(split)]
 
     def times(self, length: int) -> torch.Tensor:
         return self.codec.times(length)
