@@ -248,7 +248,7 @@ def test_a_plugin_module_that_exits_or_is_missing_is_a_recipe_problem(sandbox, b
     assert "failed to load: failed to load" not in result.output
 
 
-# -- cases in files of other owners, while they still fail ------------------------------------------
+# -- cases in files of other owners, while they still fail --------------------------------------
 SERIES = pytest.mark.xfail(reason="plugins/series (engineer 1): extrapolate's --until is not "
                                   "range-checked and its unwritable --out is a traceback",
                            strict=False)
@@ -275,3 +275,60 @@ def test_extrapolate_bad_options_exit_2(csv_run, sandbox, options, needle):
     (sandbox / "blocker").write_text("x")
     refused(["extrapolate", "--run", csv_run, "--input",
              resolve_data_path("data/example_seed.csv"), *options], [needle], sandbox)
+
+
+# -- disk full for the summary and the metrics ------------------------------------------------
+def test_a_full_disk_at_the_summary_exits_2_and_keeps_the_checkpoint(tmp_path, sandbox,
+                                                                     monkeypatch):
+    import errno
+
+    from odepipe.run import files, folder
+
+    def full(f):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def write_text(path, text):
+        if path.endswith("summary.json"):
+            return files.atomic_write(path, full)
+        return files.write_text(path, text)
+
+    monkeypatch.setattr(folder, "write_text", write_text)
+    out = tmp_path / "run"
+    refused(["run", "spiral", *QUICK, "--out", out, "-q"],
+            ["could not write", "summary.json", "No space left", "free some disk space"],
+            tmp_path, inside=[out])
+    assert Run(str(out)).load_checkpoint()["step"] == 2
+
+
+def test_a_full_disk_at_the_metrics_exits_2_and_keeps_the_checkpoint(tmp_path, sandbox,
+                                                                     monkeypatch):
+    import builtins
+    import errno
+
+    from odepipe.run import folder
+
+    def open_(path, mode="r", *args, **kwargs):
+        if "a" in mode and str(path).endswith("metrics.jsonl"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return builtins.open(path, mode, *args, **kwargs)
+
+    out = tmp_path / "run"
+    assert CliRunner().invoke(CLI, ["run", "spiral", *QUICK, "--out", str(out), "-q"]).exit_code \
+        == 0
+    kept = (out / "checkpoint.pt").read_bytes()
+    monkeypatch.setattr(folder, "open", open_, raising=False)
+    refused(["run", "--resume", out, "train.steps=4", "-q"],
+            ["metrics.jsonl", "No space left"], tmp_path, inside=[out])
+    assert (out / "checkpoint.pt").read_bytes() == kept
+
+
+@pytest.mark.xfail(reason="odepipe/run/folder.py (no owner this round): read_metrics lets an "
+                          "OSError out (a traceback)", strict=False)
+def test_an_unreadable_metrics_log_on_resume_exits_2(tmp_path, sandbox):
+    out = tmp_path / "run"
+    assert CliRunner().invoke(CLI, ["run", "spiral", *QUICK, "--out", str(out), "-q"]).exit_code \
+        == 0
+    (out / "metrics.jsonl").unlink()
+    (out / "metrics.jsonl").mkdir()  # in the way of every read and write
+    refused(["run", "--resume", out, "train.steps=4", "-q"], ["metrics.jsonl"], tmp_path,
+            inside=[out])

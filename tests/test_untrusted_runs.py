@@ -8,7 +8,6 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import TINY_SPIRAL
 
 EVIL = textwrap.dedent("""
@@ -54,7 +53,10 @@ def shared_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("command", [["sample", "--run", "."], ["evaluate", "."],
-                                     ["run", "--resume", ".", "train.steps=3"]])
+                                     ["run", "--resume", ".", "train.steps=3"],
+                                     ["extrapolate", "--run", ".", "--input", "seed.csv",
+                                      "--until", "9"],
+                                     ["interpolate-sentences", "a b", "c d", "--run", "."]])
 def test_loading_a_shared_run_folder_runs_none_of_its_code(shared_run, command):
     run, module = shared_run
     result = _odepipe(*command, cwd=run)
