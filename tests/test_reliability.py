@@ -58,13 +58,14 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert steps == list(range(1, 41))
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, signum):
     out = str(tmp_path / "run")
     proc = subprocess.Popen(RUN[:-4] + ["train.steps=100000", "train.checkpoint_every=0", "-q",
                                         "--out", out],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(os.path.join(out, "metrics.jsonl"))
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert "checkpoint saved" in err and "--resume" in err and "Traceback" not in err
