@@ -121,11 +121,26 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
             drop[:, 0] = False  # keep bos
             prev = torch.where(drop & (prev != PAD_ID), torch.full_like(prev, UNK_ID), prev)
         x = self._with_z(self.embedding(prev), z)  # (B, T, E + L)
-        h, _ = self.rnn(x, self.initial_state(z[:, 0]))  # (B, T, H)
         selected = torch.ones_like(tokens, dtype=torch.bool) if batch.mask is None \
             else batch.mask > 0  # (B, T)
+        h = self._recur(x, self.initial_state(z[:, 0]), selected)  # (B, T, H)
         features = self._with_z(self.drop(h), z)[selected]  # (N, H + L)
         return TokenDistribution(self.out(features), selected)  # logits (N, V)
+
+    def _recur(self, x: torch.Tensor, state: Any, selected: torch.Tensor) -> torch.Tensor:
+        """The recurrent net over ``x (B, T, In)``. When some sentences are shorter than the
+        batch (padding after their tokens, as the text sources collate), it runs packed: no
+        step is computed at padding, which the loss ignores, and on CUDA the packed GRU/LSTM
+        is cuDNN's. Outputs at padding are 0 and never read."""
+        lengths = selected.sum(1).clamp(min=1)  # (B,)
+        T = x.shape[1]
+        if bool((lengths == T).all()):
+            return self.rnn(x, state)[0]
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        h, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed, state)[0], batch_first=True,
+                                                total_length=T)
+        return h
 
     def _step(self, prev: torch.Tensor, zi: torch.Tensor, state: Any
               ) -> Tuple[torch.Tensor, Any]:
