@@ -5,12 +5,12 @@ values the sources gave before the valid split existed)."""
 import numpy as np
 import pytest
 import torch
-
-import odepipe
-from odepipe.testing import check_data_source
 from odepipe_plugins.series.csv_source import CSVData, resolve_data_path
 from odepipe_plugins.series.linear_spirals import LinearSpiralData
 from odepipe_plugins.series.spiral import SpiralData
+
+import odepipe
+from odepipe.testing import check_data_source
 
 SMALL = dict(n_spirals=12, n_test=6, n_total=60, n_observed=20, n_extrapolate=10)
 EXAMPLE = resolve_data_path("data/example_series.csv")

@@ -26,7 +26,9 @@ import torch
 import odepipe
 from odepipe import Batch, DataSource, Range
 
-from .series_io import SeriesCodec, plot_series, read_long_csv, sample_prior
+from .predictive import PLOT_SAMPLES, posterior_predictive
+from .series_io import Series, SeriesCodec, read_long_csv, sample_prior
+from .series_plot import MAX_SERIES, Panel, plot_series
 
 
 def resolve_data_path(path: str) -> str:
@@ -43,6 +45,8 @@ def resolve_data_path(path: str) -> str:
     return path
 
 
+#: rows of one series by default (data.max_points); see :func:`.series_io.read_long_csv`
+MAX_POINTS = 5_000
 #: file time units per model time unit: beyond these, float32 model times lose all resolution
 TimeScale = Annotated[float, Range(ge=1e-12, le=1e12, example=1.0)]
 
@@ -63,6 +67,8 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
         holdout: evaluation encodes each test series without its last ``holdout`` share of
             time points and scores the prediction of those (``test_extrap_mse``).
         time_scale: file time units per model time unit (null: median training span / 5).
+        max_points: the most rows one series may have (a longer one is refused with how to
+            cut it into windows): a training step costs time in proportion to it.
     """
 
     @odepipe.checked
@@ -71,27 +77,26 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
                  test_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.2,
                  holdout: Annotated[float, Range(gt=0, lt=1)] = 0.25,
                  time_scale: Optional[TimeScale] = None,
-                 valid_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.1):
+                 valid_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.1,
+                 max_points: Annotated[int, Range(ge=2, le=10_000_000)] = MAX_POINTS):
         if test_fraction + valid_fraction >= 1:
             raise odepipe.DataError(
                 f"data.test_fraction={test_fraction} and data.valid_fraction={valid_fraction} "
                 f"leave no series for training; keep their sum below 1 (e.g. 0.2 and 0.1)")
         self.path = resolve_data_path(path)
         self.holdout = holdout
-        names, self.series = read_long_csv(self.path, id_column, time_column, features)
+        names, self.series = read_long_csv(self.path, id_column, time_column, features,
+                                           max_points=max_points)
         self.splits, self.index = _split(len(self.series), seed, test_fraction, valid_fraction)
         train = [self.series[i] for i in self.index["train"]]
-        observed = np.concatenate([s.values for s in train])  # (N, D) with NaN
-        mean, std = [], []
-        for d, name in enumerate(names):
-            column = observed[:, d][~np.isnan(observed[:, d])]
-            if column.size == 0:
-                raise odepipe.DataError(f"{self.path}: column '{name}' has no value in the "
-                                        f"training series; drop it with data.features")
-            mean.append(float(column.mean()))
-            std.append(float(column.std()) if column.std() > 1e-8 else 1.0)
+        mean, std = fit_statistics(self.path, names, train)
+        spans = [s.times[-1] - s.times[0] for s in train]
+        if not np.isfinite(spans).all():
+            raise odepipe.DataError(
+                f"{self.path}: column '{time_column}': the times of a series span more than "
+                f"float64 holds; shift the times (e.g. subtract each series' first time) or "
+                f"express them in larger units")
         if time_scale is None:
-            spans = [s.times[-1] - s.times[0] for s in train]
             median = float(np.median(spans))
             time_scale = median / 5.0 if median > 0 else 1.0
         self.codec = SeriesCodec(names, mean, std, float(time_scale), id_column, time_column)
@@ -135,41 +140,106 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
         mask = batch.mask  # (B, T, D)
         recon = model.reconstruct(batch)
         out = {"recon_mse": _masked_mse_sum(recon, batch.values, mask)}
+        seed, future = self.holdout_seed(batch)
+        pred = model.extrapolate(seed, batch.times)
+        out["extrap_mse"] = _masked_mse_sum(pred, batch.values, future)
+        return out
+
+    def holdout_seed(self, batch: Batch) -> Tuple[Batch, torch.Tensor]:
+        """What extrapolation is scored on: the batch without each series' last ``holdout``
+        share of time points (at least one; a one-point series is kept whole, scoring
+        nothing), and the mask ``(B, T, D)`` of the entries left out."""
+        mask = batch.mask  # (B, T, D)
         lengths = batch.extras["length"].to(mask.device)  # (B,)
         cut = torch.where(lengths >= 2, lengths - (self.holdout * lengths).floor().clamp(min=1),
                           lengths).unsqueeze(1)  # (B, 1)
         steps = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)  # (1, T)
         seen = (steps < cut).to(mask.dtype).unsqueeze(-1)  # (B, T, 1)
-        future = mask * (1 - seen)
         seed = Batch(times=batch.times, values=batch.values * seen, mask=mask * seen,
                      extras=batch.extras)
-        pred = model.extrapolate(seed, batch.times)
-        out["extrap_mse"] = _masked_mse_sum(pred, batch.values, future)
-        return out
+        return seed, mask * (1 - seen)
 
     @torch.no_grad()
     def plot(self, model: Any, batch: Batch, out_dir: str) -> None:
-        chosen = [self.series[i] for i in batch.extras["index"].tolist()][:6]
+        """``series.png``: test series, each seen without its held-out end and predicted
+        over it (see :mod:`.series_plot`)."""
+        chosen = batch.extras["index"].tolist()[:MAX_SERIES]
         if not chosen:
             return
-        self._plot_predictions(model, chosen, os.path.join(out_dir, "series.png"))
+        plot_series(os.path.join(out_dir, "series.png"), self.codec,
+                    self.holdout_panels(model, self.collate(chosen)),
+                    title=f"test series: the model sees the first {1 - self.holdout:.0%} of each "
+                          f"series' points (shaded) and predicts the rest\n(mean of "
+                          f"{PLOT_SAMPLES} posterior draws of z0 ± 1 predictive std; errors in "
+                          f"normalized units, as test_extrap_mse)",
+                    error_name="held-out MSE")
 
-    def _plot_predictions(self, model: Any, chosen: Sequence[Any], path: str) -> None:
-        seed = self.codec.to_batch(chosen)
-        rel = np.stack([np.linspace(0, 1.25 * (s.times[-1] - s.times[0]), 200) for s in chosen])
-        times = torch.tensor(rel / self.codec.time_scale, dtype=torch.float32)
+    @torch.no_grad()
+    def holdout_panels(self, model: Any, batch: Batch, points: int = 200) -> List[Panel]:
+        """One figure panel per series of ``batch``: the prediction from its seen part over
+        its whole span (mean of posterior draws, ± 1 std, in file units) and the error on
+        its held-out points per feature (at the posterior mean, as ``extrap_mse``)."""
         device = next(model.parameters()).device
-        pred = model.extrapolate(seed.to(device), times.to(device)).cpu().numpy()
-        start = np.array([s.times[0] for s in chosen])[:, None]
-        plot_series(path, self.codec, [s.id for s in chosen], rel + start,
-                    self.codec.decode_values(pred), observed=chosen,
-                    title="test series: observed (points), model (lines)")
+        batch = batch.to(device)
+        seed, future = self.holdout_seed(batch)
+        err = (model.extrapolate(seed, batch.times) - batch.values) ** 2 * future
+        errors = (err.sum(1) / future.sum(1)).cpu().numpy()  # (B, D): NaN where none held out
+        chosen = [self.series[i] for i in batch.extras["index"].tolist()]
+        rel = np.stack([np.linspace(0, s.times[-1] - s.times[0], points) for s in chosen])
+        times = torch.tensor(rel / self.codec.time_scale, dtype=torch.float32, device=device)
+        mean, std = posterior_predictive(model, seed, times)
+        mean_file = self.codec.decode_values(mean.numpy())
+        std_file = std.numpy() * np.asarray(self.codec.std)
+        cuts = seed.mask.flatten(2).amax(-1).sum(1).long().tolist()  # seen points per series
+        panels = []
+        for i, (s, cut) in enumerate(zip(chosen, cuts)):
+            seen, held = _part(s, 0, cut), _part(s, cut, len(s.times))
+            panels.append(Panel(s.id, rel[i] + s.times[0], mean_file[i], std_file[i], seen=seen,
+                                truth=held if len(held.times) else None,
+                                seen_until=float(seen.times[-1]), errors=errors[i]))
+        return panels
 
     def sample(self, model: Any, n: int, out_dir: Optional[str] = None) -> Sequence[str]:
         """Prior draws over [0, median training span] in file units (CSV + PNG)."""
         spans = [self.series[i].times[-1] - self.series[i].times[0] for i in self.index["train"]]
         end = float(np.median(spans)) / self.codec.time_scale or 1.0
         return sample_prior(model, self.codec, torch.linspace(0, end, 100), n, out_dir)
+
+
+def fit_statistics(path: str, names: Sequence[str], train: Sequence[Series]
+                   ) -> Tuple[List[float], List[float]]:
+    """Each feature's mean and std over the training series' observed values (std 1 for a
+    constant column). A column without a value, or whose statistics overflow float64 (values
+    beyond about 1e154 square to infinity), is a DataError naming the column and the fix, so
+    it is never silently zeroed and summary.json never holds Infinity."""
+    observed = np.concatenate([s.values for s in train])  # (N, D) with NaN
+    mean, std = [], []
+    for d, name in enumerate(names):
+        column = observed[:, d][~np.isnan(observed[:, d])]
+        if column.size == 0:
+            raise odepipe.DataError(f"{path}: column '{name}' has no value in the "
+                                    f"training series; drop it with data.features")
+        with np.errstate(over="ignore", invalid="ignore"):
+            m, sd = float(column.mean()), float(column.std())
+        if not (math.isfinite(m) and math.isfinite(sd)):
+            value, line = max(((float(v), ln) for s in train for v, ln in zip(s.values[:, d],
+                                                                                s.lines)
+                               if not math.isnan(v)), key=lambda p: abs(p[0]))
+            raise odepipe.DataError(
+                f"{path}: column '{name}': its {'mean' if not math.isfinite(m) else 'std'} "
+                f"over the training series is not a finite float64 number (its largest value "
+                f"is {value:g}, line {line}), so the column cannot be normalized. Fix that "
+                f"value, rescale the column in the file (express it in larger units, keeping "
+                f"values below about 1e150), or leave it out with data.features")
+        mean.append(m)
+        std.append(sd if sd > 1e-8 else 1.0)
+    return mean, std
+
+
+def _part(series: Series, start: int, stop: int) -> Series:
+    """Points ``start:stop`` of a series."""
+    return Series(series.id, series.times[start:stop], series.values[start:stop],
+                  series.lines[start:stop])
 
 
 def _split(n: int, seed: int, test_fraction: float, valid_fraction: float

@@ -1,12 +1,13 @@
 """Series in long-format CSV (series id, time, one column per feature): reading with errors
 that name the file, line and column; the codec between file units and model units; writing
-and plotting predictions; decoding draws from the prior.
+of predictions; decoding draws from the prior (figures: :mod:`.series_plot`).
 
 Shared by the ``csv`` source, the spiral sources and the ``extrapolate``/``sample`` commands,
 so a CSV that ``odepipe sample`` writes is one that ``odepipe extrapolate`` reads back.
 """
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import difflib
@@ -51,7 +52,8 @@ def _number(cell: str) -> float:
 def read_long_csv(path: str, id_column: str = "series", time_column: str = "time",
                   features: Optional[Sequence[str]] = None,
                   key: str = "data.path",
-                  fix_columns: str = "set data.{option}") -> Tuple[List[str], List[Series]]:
+                  fix_columns: str = "set data.{option}",
+                  max_points: Optional[int] = None) -> Tuple[List[str], List[Series]]:
     """Reads a long-format CSV into (feature names, series sorted by first appearance).
 
     Every problem raises :class:`odepipe.DataError` naming the file, the line (the header is
@@ -59,6 +61,7 @@ def read_long_csv(path: str, id_column: str = "series", time_column: str = "time
     ``fix_columns``: the fix for a missing column, ``{option}`` being id_column, time_column
     or features). Missing values (an empty cell, NA, NaN,
     null, ?) are allowed in feature columns; rows whose features are all missing are dropped.
+    A series of more than ``max_points`` rows is refused before any row is parsed.
     """
     if not os.path.isfile(path):
         raise odepipe.DataError(f"{path}: no such file; set {key} to an existing CSV file")
@@ -100,6 +103,8 @@ def read_long_csv(path: str, id_column: str = "series", time_column: str = "time
         raise odepipe.DataError(f"{path}: no feature columns besides '{id_column}' and "
                                 f"'{time_column}'; add at least one column of values")
     cols = {h: header.index(h) for h in header}
+    if max_points is not None:
+        _check_lengths(path, numbered[1:], cols[id_column], max_points)
     raw: Dict[str, List[Tuple[float, List[float], int]]] = {}
     for line, row in numbered[1:]:
         if len(row) != len(header):
@@ -117,7 +122,8 @@ def read_long_csv(path: str, id_column: str = "series", time_column: str = "time
                 raise ValueError("nan")
         except ValueError:
             raise odepipe.DataError(f"{path}: line {line}, column '{time_column}': {cell!r} is "
-                                    f"not a finite number; every row needs a numeric time") from None
+                                    f"not a finite number; every row needs a numeric time"
+                                    ) from None
         values = []
         for name in features:
             cell = row[cols[name]].strip()
@@ -126,10 +132,13 @@ def read_long_csv(path: str, id_column: str = "series", time_column: str = "time
                 continue
             try:
                 values.append(_number(cell))
-            except ValueError:
+            except ValueError as exc:
+                what = ("is infinite (or beyond float64's range); write a finite number (rescale "
+                        "the column if its values are that large)" if str(exc) == "infinite" else
+                        "is not a number; write a number")
                 raise odepipe.DataError(
-                    f"{path}: line {line}, column '{name}': {cell!r} is not a number; write a "
-                    f"number, or leave the cell empty (or NA) for a missing value") from None
+                    f"{path}: line {line}, column '{name}': {cell!r} {what}, or leave the cell "
+                    f"empty (or NA) for a missing value") from None
         raw.setdefault(sid, []).append((t, values, line))
     series = []
     for sid, points in raw.items():
@@ -147,6 +156,23 @@ def read_long_csv(path: str, id_column: str = "series", time_column: str = "time
         raise odepipe.DataError(f"{path}: no row has an observed value in the feature columns "
                                 f"{', '.join(features)}; the file holds no data")
     return list(features), series
+
+
+def _check_lengths(path: str, rows: Sequence[Tuple[int, List[str]]], id_index: int,
+                   max_points: int) -> None:
+    """Refuses a series longer than ``max_points`` rows: the encoders read a series point by
+    point, so a training step costs time in proportion to the longest series of its batch."""
+    counts = collections.Counter(r[id_index].strip() for _, r in rows if len(r) > id_index)
+    if not counts:
+        return
+    sid, n = counts.most_common(1)[0]
+    if n > max_points:
+        raise odepipe.DataError(
+            f"{path}: series '{sid}' has {n:,} rows, more than data.max_points={max_points:,}. "
+            f"The encoders read a series point by point, so one training step on it would "
+            f"take minutes. Cut it into windows of at most {max_points:,} rows, each with its "
+            f"own id in the series column (e.g. '{sid}_0', '{sid}_1', ...), which also gives "
+            f"the valid and test splits series to hold out; or raise data.max_points")
 
 
 @dataclasses.dataclass
@@ -200,7 +226,8 @@ class SeriesCodec:
         f32 = torch.float32
         return Batch(times=torch.tensor(times[0] if shared else times, dtype=f32),
                      values=torch.tensor(values, dtype=f32), mask=torch.tensor(mask, dtype=f32),
-                     extras={"start": torch.tensor([s.times[0] for s in series], dtype=torch.float64)})
+                     extras={"start": torch.tensor([s.times[0] for s in series],
+                                                   dtype=torch.float64)})
 
 
 def write_long_csv(path: str, codec: SeriesCodec, ids: Sequence[str], times: np.ndarray,
@@ -213,32 +240,6 @@ def write_long_csv(path: str, codec: SeriesCodec, ids: Sequence[str], times: np.
         for sid, ts, vs in zip(ids, times, values):
             for t, v in zip(ts, vs):
                 writer.writerow([sid, f"{t:.6g}", *(f"{x:.6g}" for x in v)])
-
-
-def plot_series(path: str, codec: SeriesCodec, ids: Sequence[str], times: np.ndarray,
-                values: np.ndarray, observed: Optional[Sequence[Series]] = None,
-                title: str = "") -> None:
-    """One panel per feature (time on x): predicted lines, observed points; at most 8 series."""
-    plt = odepipe.pyplot()
-
-    D = len(codec.features)
-    fig, axes = plt.subplots(D, 1, figsize=(8, 2.6 * D), squeeze=False, sharex=True)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, sid in enumerate(list(ids)[:8]):
-        c = colors[i % len(colors)]
-        for d, ax in enumerate(axes[:, 0]):
-            ax.plot(times[i], values[i, :, d], color=c, label=f"{sid} predicted")
-            if observed is not None:
-                s = observed[i]
-                ax.scatter(s.times, s.values[:, d], s=10, color=c, edgecolors="k", linewidths=0.5)
-            ax.set_ylabel(codec.features[d])
-    axes[-1, 0].set_xlabel(codec.time_column)
-    axes[0, 0].legend(fontsize=7, ncol=2)
-    if title:
-        axes[0, 0].set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 @torch.no_grad()
@@ -263,7 +264,10 @@ def sample_prior(model: Any, codec: SeriesCodec, times: torch.Tensor, n: int,
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         write_long_csv(os.path.join(out_dir, "samples.csv"), codec, ids, t, values)
-        plot_series(os.path.join(out_dir, "samples.png"), codec, ids, t, values,
-                    title=f"{n} draws from the prior")
+        from .series_plot import Panel, plot_series
+
+        plot_series(os.path.join(out_dir, "samples.png"), codec,
+                    [Panel(sid, t[i], values[i]) for i, sid in enumerate(ids)],
+                    title=f"{n} draws z0 ~ N(0, I) from the prior, decoded (the decoder's mean)")
         lines.append(f"wrote {os.path.join(out_dir, 'samples.csv')} and samples.png")
     return lines

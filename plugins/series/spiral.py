@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from typing import Annotated, Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -203,29 +202,12 @@ class SpiralData(DataSource, odepipe.SeriesCodecSource):
             out["extrap_mse"] = _mse_sum(pred, batch.extras["future"])
         return out
 
-    @torch.no_grad()
     def plot(self, model: Any, batch: Batch, out_dir: str) -> None:
-        plt = odepipe.pyplot()
+        """``spirals.png``: a few test spirals, their prediction and its band (see
+        :mod:`.spiral_plot`)."""
+        from .spiral_plot import plot_spirals
 
-        times = torch.cat([batch.times, batch.extras["future_times"]])
-        pred = model.extrapolate(batch, times).cpu()
-        T = batch.times.shape[0]
-        n = min(4, batch.size)
-        fig, axes = plt.subplots(1, n, figsize=(4 * n, 4), squeeze=False)
-        for i, ax in enumerate(axes[0]):
-            truth = torch.cat([batch.extras["clean"][i], batch.extras["future"][i]]).cpu()
-            ax.plot(truth[:, 0], truth[:, 1], "g", label="true")
-            obs = batch.values[i].cpu()
-            if batch.mask is not None:
-                obs = obs[batch.mask[i].cpu().reshape(T, -1).all(-1) > 0]
-            ax.scatter(obs[:, 0], obs[:, 1], s=3, c="k", label="noisy")
-            ax.plot(pred[i, :T, 0], pred[i, :T, 1], "r", label="reconstructed")
-            ax.plot(pred[i, T:, 0], pred[i, T:, 1], "b--", label="extrapolated")
-            ax.set_aspect("equal")
-        axes[0][0].legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "spirals.png"), dpi=100)
-        plt.close(fig)
+        plot_spirals(model, batch, out_dir)
 
     def series_codec(self) -> Any:
         """File columns for ``odepipe extrapolate`` / ``sample`` CSVs: series, time, x, y."""
