@@ -320,3 +320,15 @@ def test_valid_split_contract():
         check_valid_split(Circles(overlap=True))
     with pytest.raises(ContractError, match="different valid splits"):
         check_valid_split(Circles(seed=3), Circles(seed=4))
+
+
+def test_the_spiral_source_selects_by_valid_extrap_mse_by_default(tmp_path):
+    from conftest import TINY_SPIRAL
+
+    recipe = load_recipe("spiral", TINY_SPIRAL + ["solver=euler", "train.steps=4",
+                                                  "train.eval_every=2", "train.keep=best",
+                                                  "train.checkpoint_every=0"])
+    out = Run.create(str(tmp_path / "run"))
+    summary = train(recipe, out, progress=False)
+    assert summary["selected_by"] == "valid_extrap_mse" and summary["kept_step"] in (2, 4)
+    assert {"valid_extrap_mse", "valid_recon_mse_clean"} <= set(evals(out)[0])
