@@ -143,6 +143,18 @@ def test_bad_numbers_exit_2_naming_the_key_and_a_fix(sandbox, override, key, com
     assert not (sandbox / "runs").exists()  # refused before a folder is made
 
 
+@pytest.mark.parametrize("overrides, key", [
+    (["encoder.hidden_size=16384", "encoder.num_layers=64"], "encoder.num_layers=64"),
+    (["dynamics.hidden_size=16384", "dynamics.num_layers=64"], "dynamics.hidden_size=16384"),
+])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_sizes_valid_alone_but_too_big_together_are_refused_before_allocating(sandbox, overrides,
+                                                                            key, command):
+    args = [command, "spiral", *QUICK, *overrides] + (["-q"] if command == "run" else [])
+    refused(args, ["parameters", "GiB to train", key], sandbox)
+    assert not (sandbox / "runs").exists()
+
+
 def test_a_switched_type_keeps_the_unknown_key_check(sandbox):
     refused(["validate", "spiral", "encoder=lstm", "encoder.hiden_size=8"],
             ["encoder.hiden_size", "did you mean 'hidden_size'"], sandbox)

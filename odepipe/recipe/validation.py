@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..errors import RecipeError, RegistryError
 from ..registry import did_you_mean
 from ..supports import support_problems
+from .footprint import footprint_problems
 from .load import Retyped, apply_overrides, parse_yaml, recipe_name, resolve_path
 from .ranges import EMPTY, range_problem, suggested_fix
 from .resolved import COMPONENT_SECTIONS, Recipe, ResolvedComponent
@@ -238,6 +239,8 @@ def validate(
     problems.extend(support_problems(components, host.registries))
     model = _validate_config("model", raw.get("model"), ModelConfig, problems)
     train = _validate_config("train", raw.get("train"), TrainConfig, problems, machine)
+    if not problems:  # sizes are valid one by one; now what they hold together
+        problems.extend(footprint_problems(components, model.latent_dim))
     if problems:
         raise RecipeError(problems, source)
     return Recipe(
