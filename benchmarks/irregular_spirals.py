@@ -145,10 +145,10 @@ def group(records: Sequence[Dict[str, Any]]) -> Dict[Tuple[str, int], List[Dict[
 def table(records: Sequence[Dict[str, Any]]) -> str:
     """The results beside the paper: extrapolation and interpolation RMSE per model and n,
     each cell ``median [min-max] x<seeds>``, then each cell's steps, seeds and wall time, and
-    what the grid lacks (a missing cell or one with fewer than 3 seeds is said so)."""
+    what the grid lacks (a cell not run, or run with fewer than 3 seeds, is named)."""
     cells = group(records)
-    columns = sorted({n for _, n in cells}) or list(OBSERVED)
-    models = [m for m in MODELS if any((m, n) in cells for n in columns)]
+    columns = sorted(set(OBSERVED) | {n for _, n in cells})  # the paper's grid, always shown
+    models = list(MODELS)
     width = 30
     head = f"{'':<40}" + "".join(f"{f'n = {n}':>{width}}" for n in columns)
     lines = ["irregular spirals, test RMSE (data units, clean curve), median [range] x seeds", ""]
@@ -213,17 +213,18 @@ def table(records: Sequence[Dict[str, Any]]) -> str:
             budget.append(f"{text:>{width}}")
         lines.append(f"{MODELS[m][0]:<40}" + "".join(budget))
     short = [
-        f"{MODELS[m][0]} n={n}: {len(cells.get((m, n), []))} seed(s)"
+        f"{MODELS[m][0]} n={n}: "
+        + (f"{len(cells[(m, n)])} seed(s)" if (m, n) in cells else "not run")
         for m in models
         for n in columns
         if len(cells.get((m, n), [])) < 3
     ]
     lines.append("")
-    lines.append(
-        "complete grid: every cell has 3 seeds"
-        if not short
-        else "NOT a full grid of 3 seeds per cell: " + "; ".join(short)
-    )
+    if short:
+        lines.append("NOT a full grid of 3 seeds per cell:")
+        lines += [f"  {text}" for text in short]
+    else:
+        lines.append("complete grid: every cell has 3 seeds")
     return "\n".join(lines)
 
 

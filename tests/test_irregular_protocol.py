@@ -151,6 +151,7 @@ def test_the_table_says_median_range_and_what_the_grid_lacks():
     assert "0.200 [0.100-0.300] x3" in text and "0.800 x1" in text
     assert "4.00x" in text  # RNN median / ODE-RNN median
     assert "NOT a full grid" in text and "RNN baseline (solver=gru_baseline) n=50: 1 seed" in text
+    assert "latent ODE, GRU encoder n=30: not run" in text  # the paper's grid, gaps named
     assert "0.1502" in text and "0.5112" in text  # the paper's n = 50 column beside ours
 
 
