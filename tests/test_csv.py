@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from odepipe_plugins.series.csv_source import CSVData, resolve_data_path, write_example
+from odepipe_plugins.series.series_io import read_long_csv
 
 import odepipe
 from odepipe import Run
 from odepipe.cli import cli
 from odepipe.recipe import load_recipe
-from odepipe.testing import check_data_source
 from odepipe.run.train import train
-from odepipe_plugins.series.csv_source import CSVData, resolve_data_path, write_example
-from odepipe_plugins.series.series_io import read_long_csv
+from odepipe.testing import check_data_source
 
 GOOD = """series,time,a,b
 s1,0.0,1.0,10

@@ -61,6 +61,13 @@ def test_an_infinite_cell_names_line_column_and_fix(tmp_path, cell):
         CSVData(str(path))
 
 
+def test_times_spanning_beyond_float64_name_the_time_column(tmp_path):
+    path = tmp_path / "span.csv"
+    path.write_text("series,time,a\ns1,-1e308,1\ns1,1e308,2\ns2,0,1\ns2,1,2\n")
+    with pytest.raises(odepipe.DataError, match="column 'time': the times of a series span"):
+        CSVData(str(path), test_fraction=0, valid_fraction=0)
+
+
 def test_a_series_beyond_max_points_is_refused_before_parsing(tmp_path):
     path = tmp_path / "long.csv"
     path.write_text(_series(60, ids=("long",)))

@@ -90,12 +90,13 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
         self.splits, self.index = _split(len(self.series), seed, test_fraction, valid_fraction)
         train = [self.series[i] for i in self.index["train"]]
         mean, std = fit_statistics(self.path, names, train)
-        spans = [s.times[-1] - s.times[0] for s in train]
+        with np.errstate(over="ignore"):
+            spans = [s.times[-1] - s.times[0] for s in train]
         if not np.isfinite(spans).all():
             raise odepipe.DataError(
                 f"{self.path}: column '{time_column}': the times of a series span more than "
-                f"float64 holds; shift the times (e.g. subtract each series' first time) or "
-                f"express them in larger units")
+                f"float64 holds (from below -1e308 to above 1e308); fix the times or express "
+                f"them in larger units")
         if time_scale is None:
             median = float(np.median(spans))
             time_scale = median / 5.0 if median > 0 else 1.0
@@ -280,10 +281,12 @@ def write_example(path: str, n_series: int = 100, seed: int = 0, prefix_only: bo
             t = t[t < 5]
         decay = np.exp(-zeta * omega * t)
         x = amp * decay * np.cos(omega * t + phase)
-        v = -amp * decay * (zeta * omega * np.cos(omega * t + phase) + omega * np.sin(omega * t + phase))
+        angle = omega * t + phase
+        v = -amp * decay * (zeta * omega * np.cos(angle) + omega * np.sin(angle))
         x, v = x + rng.randn(len(t)) * 0.05, v + rng.randn(len(t)) * 0.05
         for tj, xj, vj in zip(t, x, v):
-            cells = [f"{xj:.4f}" if rng.rand() > 0.1 else "", f"{vj:.4f}" if rng.rand() > 0.1 else ""]
+            cells = [f"{xj:.4f}" if rng.rand() > 0.1 else "",
+                     f"{vj:.4f}" if rng.rand() > 0.1 else ""]
             lines.append(f"s{seed}_{i:03d},{t0 + tj:.4f},{cells[0]},{cells[1]}")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

@@ -147,11 +147,11 @@ def read_long_csv(path: str, id_column: str = "series", time_column: str = "time
             if t0 == t1:
                 raise odepipe.DataError(f"{path}: line {l1}: series '{sid}' has time {t1:g} "
                                         f"twice (also line {l0}); merge or remove one row")
-        values = np.array([p[1] for p in points], dtype=np.float64).reshape(len(points), -1)
-        keep = ~np.isnan(values).all(1)
+        table = np.array([p[1] for p in points], dtype=np.float64).reshape(len(points), -1)
+        keep = np.asarray(~np.isnan(table).all(1))
         if keep.any():
-            series.append(Series(sid, np.array([p[0] for p in points])[keep], values[keep],
-                                 [p[2] for p, k in zip(points, keep) if k]))
+            series.append(Series(sid, np.array([p[0] for p in points])[keep], table[keep],
+                                 [p[2] for p, k in zip(points, keep.tolist()) if k]))
     if not series:
         raise odepipe.DataError(f"{path}: no row has an observed value in the feature columns "
                                 f"{', '.join(features)}; the file holds no data")
