@@ -225,7 +225,7 @@ def median_time(times: Sequence[Optional[float]]) -> Optional[float]:
 
 
 def _fmt(t: Optional[float], budget: float) -> str:
-    return f"{t:7.1f} s" if t is not None else f"not reached in {budget:.0f} s"
+    return f"{t:7.1f} s" if t is not None else f"not reached in {budget:g} s"
 
 
 def table(curves: Dict[str, Dict[int, List[Dict[str, float]]]], seeds: Sequence[int],
@@ -298,6 +298,23 @@ def plot(curves: Dict[str, Dict[int, List[Dict[str, float]]]], path: str) -> Non
     plt.close(fig)
 
 
+def _reuse(args: argparse.Namespace, curves: Dict[str, Dict[int, List[Dict[str, float]]]]
+           ) -> List[str]:
+    """Adds the other runners' curves from ``args.reuse``, refusing a different setting."""
+    with open(args.reuse) as f:
+        saved = json.load(f)
+    for key in ("seeds", "budget_seconds", "eval_seconds", "hand_iters", "quick"):
+        mine = {"budget_seconds": args.budget, "eval_seconds": args.eval_seconds}.get(
+            key, getattr(args, key, None))
+        if saved.get(key) != mine:
+            raise SystemExit(f"--reuse {args.reuse}: its {key} is {saved.get(key)}, not {mine}")
+    reused = [r for r in RUNNERS if r not in curves and r in saved["curves"]]
+    for runner in reused:
+        curves[runner] = {int(s): c for s, c in saved["curves"][runner].items()}
+        print(f"{runner}: curves REUSED from {args.reuse} (measured then, not in this run)")
+    return reused
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -308,6 +325,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--hand-iters", type=int, default=2000,
                         help="the hand loop's most iterations (the example's niters)")
     parser.add_argument("--runners", nargs="+", default=list(RUNNERS), choices=RUNNERS)
+    parser.add_argument("--reuse", metavar="JSON",
+                        help="take the curves of the runners not in --runners from an earlier "
+                             "run's JSON (same seeds, budget and evaluation interval; the "
+                             "printout says which were reused)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 1 seed, tiny data, 2 s budget (numbers meaningless)")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "spiral_vs_reference"),
@@ -341,11 +362,13 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     print(f"\nmeasured on one torch thread; whole benchmark {time.perf_counter() - started:.0f} s"
           f" of wall time; thresholds {list(THRESHOLDS)}; each time is the first evaluation "
           f"(every {args.eval_seconds:g} s of training) at or below the threshold")
+    reused = _reuse(args, curves) if args.reuse else []
     summary = table(curves, args.seeds, args.budget, print) if set(RUNNERS) <= set(curves) else {}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     result = {"seeds": args.seeds, "budget_seconds": args.budget,
               "eval_seconds": args.eval_seconds, "thresholds": list(THRESHOLDS),
               "hand_iters": args.hand_iters, "quick": args.quick, "overrides": overrides,
+              "reused": {r: args.reuse for r in reused},
               "races": summary,
               "curves": {r: {str(s): c for s, c in by.items()} for r, by in curves.items()}}
     with open(args.out + ".json", "w") as f:

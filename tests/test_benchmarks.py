@@ -108,7 +108,7 @@ def test_spiral_vs_reference_quick_races_three_runners_and_writes_both_races(cap
             curve = saved["curves"][runner]["0"]
             if t is None:
                 assert min(c["extrap_mse"] for c in curve) > row["threshold"]
-                assert "not reached in 1 s" in out
+                assert "not reached in 0.6 s" in out
             else:
                 assert any(c["seconds"] == t and c["extrap_mse"] <= row["threshold"]
                            for c in curve)
