@@ -161,7 +161,8 @@ def read_long_csv(path: str, id_column: str = "series", time_column: str = "time
 def _check_lengths(path: str, rows: Sequence[Tuple[int, List[str]]], id_index: int,
                    max_points: int) -> None:
     """Refuses a series longer than ``max_points`` rows: the encoders read a series point by
-    point, so a training step costs time in proportion to the longest series of its batch."""
+    point, so a training step costs time in proportion to the longest series of its batch
+    (csv_example's model, one thread: 0.68 s a step at 500 points, 2.65 s at 2,000)."""
     counts = collections.Counter(r[id_index].strip() for _, r in rows if len(r) > id_index)
     if not counts:
         return
@@ -169,10 +170,12 @@ def _check_lengths(path: str, rows: Sequence[Tuple[int, List[str]]], id_index: i
     if n > max_points:
         raise odepipe.DataError(
             f"{path}: series '{sid}' has {n:,} rows, more than data.max_points={max_points:,}. "
-            f"The encoders read a series point by point, so one training step on it would "
-            f"take minutes. Cut it into windows of at most {max_points:,} rows, each with its "
-            f"own id in the series column (e.g. '{sid}_0', '{sid}_1', ...), which also gives "
-            f"the valid and test splits series to hold out; or raise data.max_points")
+            f"The encoders read a series point by point, so a training step costs about 1 s "
+            f"per 1,000 points of its longest series on one CPU thread (about {n // 1000:,} s "
+            f"a step for this one). Cut it into windows of at most {max_points:,} rows, each "
+            f"with its own id in the series column (e.g. '{sid}_0', '{sid}_1', ...), which "
+            f"also gives the valid and test splits series to hold out; or raise "
+            f"data.max_points")
 
 
 @dataclasses.dataclass
