@@ -452,7 +452,8 @@ def cp(host: "PluginHost", name: str, dest: str) -> None:
     "run_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="A finished run folder (from odepipe run).",
+    help="A finished run folder (from odepipe run); its kept weights are used (best.pt "
+    "with train.keep=best, else checkpoint.pt).",
 )
 @click.option(
     "-n",
@@ -578,7 +579,12 @@ def evaluate(
         click.echo(json.dumps(metrics, indent=2))
         return
     width = max(len(k) for k in metrics)
-    click.echo(f"{run_dir}: {split} split, {samples} posterior samples per item")
+    how = (
+        "exact log-likelihood (no latent path)"
+        if model.latent_free
+        else f"{samples} posterior samples per item"
+    )
+    click.echo(f"{run_dir}: {split} split, {how}")
     for key, value in metrics.items():
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
         click.echo(f"  {key:<{width}}  {shown}")

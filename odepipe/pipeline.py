@@ -28,6 +28,9 @@ class NoLatent(Encoder):
     and ``model.latent_dim`` is unused. ``forward`` returns the empty posterior ``(B, 0)``.
     """
 
+    #: read by odepipe.testing.check_encoder: this encoder's posterior has 0 dimensions
+    latent_free = True
+
     def forward(self, batch: Batch) -> Posterior:
         empty = torch.zeros(batch.size, 0, device=batch.data.device)
         return Posterior(empty, empty)
@@ -43,7 +46,7 @@ class ZeroDynamics(Dynamics):
         super().__init__()
 
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return torch.zeros_like(z)
+        return z * 0.0  # tied to z, so the adjoint's vector-Jacobian product (zero) exists
 
 
 @dataclasses.dataclass

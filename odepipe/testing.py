@@ -27,7 +27,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import torch
 from torch import nn
 
-from .contract import ContractError
+from .contract import ContractError, check_valid_split
 from .end_to_end import RunCheck, check_run
 from .stages import Batch, DataSource, Decoder, Dynamics, Encoder, Posterior, Solver
 
@@ -92,8 +92,11 @@ def check_encoder(
     encoder: Encoder, batch: Optional[Batch] = None, latent_dim: Optional[int] = None
 ) -> Posterior:
     """An Encoder maps a batch to a Posterior of shape ``(B, latent_dim)`` with finite values,
-    and gradients reach its parameters."""
+    and gradients reach its parameters. An encoder marked ``latent_free`` (a model without a
+    latent path) must give ``(B, 0)``."""
     _require(isinstance(encoder, Encoder), f"{_name(encoder)} is not an odepipe.Encoder")
+    if getattr(encoder, "latent_free", False):
+        latent_dim = 0
     batch = batch if batch is not None else make_batch()
     encoder.zero_grad(set_to_none=True)
     post = encoder(batch)
@@ -121,8 +124,9 @@ def check_encoder(
         f"{_name(encoder)}: Posterior mean {tuple(post.mean.shape)} and logvar "
         f"{tuple(post.logvar.shape)} differ in shape",
     )
-    (post.mean.sum() + post.logvar.sum()).backward()
-    _check_grads(encoder, "from the Posterior")
+    if any(True for _ in encoder.parameters()):  # a parameter-free encoder has none to reach
+        (post.mean.sum() + post.logvar.sum()).backward()
+        _check_grads(encoder, "from the Posterior")
     return post
 
 
@@ -307,7 +311,8 @@ def check_decoder(
 
 def check_data_source(source: DataSource, batch_size: int = 3) -> Dict[str, Batch]:
     """A DataSource reports ``dims()``, has items in every split, and collates them into Batches
-    whose shapes, dtypes and time grids are valid. Returns one Batch per split."""
+    whose shapes, dtypes and time grids are valid, and a valid split (when listed) shares no
+    item with test. Returns one Batch per split."""
     _require(isinstance(source, DataSource), f"{_name(source)} is not an odepipe.DataSource")
     dims = source.dims()
     _require(
@@ -372,6 +377,7 @@ def check_data_source(source: DataSource, batch_size: int = 3) -> Dict[str, Batc
                 f"{tuple(batch.mask.shape)}",
             )
         batches[split] = batch
+    check_valid_split(source, limit=200)  # weights chosen on valid must not have seen test
     return batches
 
 

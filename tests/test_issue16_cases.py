@@ -332,8 +332,6 @@ def test_a_full_disk_at_the_metrics_exits_2_and_keeps_the_checkpoint(spiral_run,
     assert (out / "checkpoint.pt").read_bytes() == kept
 
 
-@pytest.mark.xfail(reason="odepipe/run/folder.py (no owner this round): read_metrics lets an "
-                          "OSError out (a traceback)", strict=False)
 def test_an_unreadable_metrics_log_on_resume_exits_2(spiral_run, tmp_path, sandbox):
     out = tmp_path / "run"
     shutil.copytree(spiral_run, out)  # a finished two-step run of its own

@@ -60,9 +60,7 @@ def test_sample_prints_the_folder_of_every_file_it_writes(tmp_path):
     written = list(out.iterdir())
     assert {p.suffix for p in written} == {".csv", ".png"}
     missing = [p.name for p in written if str(p) not in result.output]
-    if missing:
-        pytest.xfail(f"plugins/series/series_io.py (engineer 1) prints {missing} without its "
-                     f"folder: {result.output.splitlines()[-1]}")
+    assert not missing, f"printed without its folder: {missing}: {result.output}"
 
 
 def test_compare_help_says_where_it_writes():

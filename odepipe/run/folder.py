@@ -241,14 +241,21 @@ class Run:
         if not os.path.exists(self.metrics_path):
             return []
         records = []
-        with open(self.metrics_path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line torn by a kill mid-write
-                if until_step is None or record.get("step", 0) <= until_step:
-                    records.append(record)
+        try:
+            with open(self.metrics_path, encoding="utf-8") as f:
+                lines = f.readlines()
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot read {self.metrics_path}: {exc.strerror or exc}; move it aside "
+                f"(the run resumes without its earlier log lines) or fix its permissions"
+            ) from None
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a kill mid-write
+            if until_step is None or record.get("step", 0) <= until_step:
+                records.append(record)
         return records
 
     def truncate_metrics(self, step: int) -> None:
@@ -302,6 +309,11 @@ class Run:
         data, model = build(recipe, restore=restore)
         state = load_checkpoint(self.kept_path(recipe.train.keep))
         recipe = dataclasses.replace(recipe, name=str(state.get("name") or self.name(recipe.name)))
+        if not isinstance(state.get("model"), dict):
+            raise CheckpointError(
+                f"{self.kept_path(recipe.train.keep)} holds no model weights; train the run "
+                f"again (odepipe run {self.recipe_path} --out {self.path} --overwrite)"
+            )
         try:
             model.load_state_dict(state["model"])
         except (RuntimeError, KeyError, TypeError) as exc:

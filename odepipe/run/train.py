@@ -403,7 +403,7 @@ class Training:
             metrics.update(
                 evaluate(self.model, self.data, self.device, cfg.eval_batch_size, split=split)
             )
-            if self.model.variational:  # bounds as bounds: z0 sampled, not its mean
+            if self.model.variational or self.model.latent_free:  # z0 sampled, or no z at all
                 metrics.update(
                     evaluate_bounds(
                         self.model,

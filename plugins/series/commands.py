@@ -38,7 +38,8 @@ class FiniteFloat(click.ParamType):
 
 @click.command()
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
-              help="A finished run folder (from odepipe run).")
+              help="A finished run folder (from odepipe run); its kept weights are used "
+                   "(best.pt with train.keep=best, else checkpoint.pt).")
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
               help="Seed series: a long-format CSV with the run's id, time and feature columns.")
 @click.option("--until", required=True, type=FiniteFloat(),

@@ -272,5 +272,6 @@ def sample_prior(model: Any, codec: SeriesCodec, times: torch.Tensor, n: int,
         plot_series(os.path.join(out_dir, "samples.png"), codec,
                     [Panel(sid, t[i], values[i]) for i, sid in enumerate(ids)],
                     title=f"{n} draws z0 ~ N(0, I) from the prior, decoded (the decoder's mean)")
-        lines.append(f"wrote {os.path.join(out_dir, 'samples.csv')} and samples.png")
+        lines.append(f"wrote {os.path.join(out_dir, 'samples.csv')} and "
+                     f"{os.path.join(out_dir, 'samples.png')}")
     return lines
