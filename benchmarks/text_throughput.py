@@ -46,16 +46,6 @@ QUICK = [
 ]
 
 
-def padding_per_token(lengths: Sequence[int], plan: Any, steps: int) -> float:
-    """Padded positions per real token over ``steps`` batches of ``plan``."""
-    pad = real = 0
-    for step in range(steps):
-        batch = [lengths[i] for i in plan.indices(step)]
-        pad += len(batch) * max(batch) - sum(batch)
-        real += sum(batch)
-    return pad / real
-
-
 class HandLM(nn.Module):
     """The plain GRU language model a user would write: no latent, logits everywhere."""
 
@@ -140,7 +130,7 @@ def main(argv: Sequence[str] = ()) -> Dict[str, float]:
         lm, lm_step = odepipe_trainer("lm", "text_lm", lm_overrides, folder)
         data, plan, items = vae.data, vae.plan, vae.train_items
         lengths = [len(ids) for ids in items]
-        from odepipe.run.batches import BatchPlan
+        from odepipe.run.batches import BatchPlan, padding_per_token
 
         plain = BatchPlan(len(items), vae.cfg.batch_size, vae.recipe.seed)
         pad_plain = padding_per_token(lengths, plain, plan.per_epoch)

@@ -8,18 +8,19 @@ chosen mean and variance then give ELBO gaps and mutual informations known in cl
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Sequence
+from typing import Dict, Sequence
 
 import pytest
 import torch
-
-from odepipe import Batch, DataSource, Decoder, Dynamics, Encoder, Pipeline, Posterior, Solver
-from odepipe.errors import OdepipeError
-from odepipe.run import bounds
 from odepipe_plugins.latent_ode.dynamics import MLPDynamics
 from odepipe_plugins.latent_ode.encoders import GRUEncoder
 from odepipe_plugins.latent_ode.solvers import SOLVERS
 from odepipe_plugins.text.decoders import GRUTextDecoder
+from tiny_text import Sentences
+
+from odepipe import Batch, DataSource, Decoder, Dynamics, Encoder, Pipeline, Posterior, Solver
+from odepipe.errors import OdepipeError
+from odepipe.run import bounds
 
 T, W, S = 3, 1.0, 1.0
 PRECISION = 1.0 + T * W ** 2 / S ** 2  # 4: posterior variance 1/4
@@ -180,32 +181,6 @@ def test_evaluate_bounds_over_a_split_of_series():
     # 16 as the aggregate posterior the estimate is noisy (0.17 to 0.46 over seeds)
     assert out["valid_active_units"] == 1
     assert 0.1 < out["valid_mi"] < 0.6
-
-
-class Sentences(DataSource):
-    """Random token sentences of 2..6 pieces, with per-item word counts in extras."""
-
-    def __init__(self, n: int = 24, vocab: int = 12):
-        gen = torch.Generator().manual_seed(0)
-        lengths = torch.randint(2, 7, (n,), generator=gen).tolist()
-        self.items = [torch.randint(4, vocab, (k,), generator=gen).tolist() + [3] for k in lengths]
-        self.vocab = vocab
-
-    def dataset(self, split: str) -> List[List[int]]:
-        return self.items
-
-    def collate(self, items: Sequence[List[int]]) -> Batch:
-        width = max(len(i) for i in items)
-        tokens = torch.zeros(len(items), width, dtype=torch.long)
-        mask = torch.zeros(len(items), width)
-        for row, ids in enumerate(items):
-            tokens[row, :len(ids)], mask[row, :len(ids)] = torch.tensor(ids), 1.0
-        words = torch.tensor([max(1, (len(i) - 1) // 2) for i in items], dtype=torch.float64)
-        return Batch(times=torch.arange(width) * 0.1, tokens=tokens, mask=mask,
-                     extras={"words": words})
-
-    def dims(self) -> Dict[str, Any]:
-        return {"vocab_size": self.vocab}
 
 
 def test_evaluate_bounds_on_a_tiny_text_model():

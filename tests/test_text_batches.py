@@ -13,7 +13,7 @@ from odepipe_plugins.text.decoders import GRUTextDecoder, LSTMTextDecoder
 
 import odepipe
 from odepipe import Batch
-from odepipe.run.batches import BatchPlan, LengthGroupedPlan, plan_for
+from odepipe.run.batches import BatchPlan, LengthGroupedPlan, padding_per_token, plan_for
 from odepipe.run.checkpoint import load_checkpoint
 from odepipe.run.folder import Run
 from odepipe.run.train import train
@@ -33,15 +33,6 @@ def _cache(tmp_path_factory, monkeypatch):
 def _lengths(n: int = 1000, seed: int = 0) -> List[int]:
     g = torch.Generator().manual_seed(seed)
     return torch.randint(2, 40, (n,), generator=g).tolist()
-
-
-def _padding(lengths: Sequence[int], plan: BatchPlan, steps: int) -> float:
-    pad = real = 0
-    for step in range(steps):
-        batch = [lengths[i] for i in plan.indices(step)]
-        pad += len(batch) * max(batch) - sum(batch)
-        real += sum(batch)
-    return pad / real
 
 
 def test_grouped_plan_is_a_pure_function_of_seed_and_step():
@@ -69,10 +60,10 @@ def test_every_epoch_uses_the_items_the_plain_plan_uses_once_each():
     assert len(first & second) < 5
 
 
-def test_grouped_batches_carry_less_padding():
+def test_grouped_batches_carry_lesspadding_per_token():
     lengths = _lengths(3000)
     plain, grouped = BatchPlan(3000, 32, seed=0), LengthGroupedPlan(lengths, 32, seed=0)
-    before, after = _padding(lengths, plain, 93), _padding(lengths, grouped, 93)
+    before, after = padding_per_token(lengths, plain, 93), padding_per_token(lengths, grouped, 93)
     assert before > 0.5 and after < 0.1 * before
     # the batch order is shuffled, not sorted by length across the epoch
     longest = [max(lengths[i] for i in grouped.indices(s)) for s in range(93)]
@@ -159,7 +150,7 @@ def test_packed_encoder_gives_each_sentence_the_posterior_it_has_alone(cls):
 
 
 @pytest.mark.parametrize("cls", [GRUTextDecoder, LSTMTextDecoder])
-def test_decoder_log_likelihood_ignores_padding(cls):
+def test_decoder_log_likelihood_ignorespadding_per_token(cls):
     torch.manual_seed(0)
     decoder = cls(3, vocab_size=10, hidden_size=6, embedding_dim=4, word_dropout=0.0).eval()
     batch = _token_batch(ROWS)

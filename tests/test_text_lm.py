@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import List, Sequence
+from typing import List
 
 import pytest
 import torch
@@ -14,8 +14,9 @@ from odepipe_plugins.latent_ode.encoders import GRUEncoder
 from odepipe_plugins.latent_ode.solvers import SOLVERS
 from odepipe_plugins.text.decoders import GRUTextDecoder, LSTMTextDecoder
 from odepipe_plugins.text.tokenizer import BOS_ID
+from tiny_text import Sentences as _Sentences
 
-from odepipe import Batch, DataSource, Pipeline
+from odepipe import Pipeline
 from odepipe.cli import make_cli, new_host
 from odepipe.errors import ModelError
 from odepipe.pipeline import NoLatent, ZeroDynamics
@@ -32,28 +33,9 @@ def _cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ODEPIPE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
-class Sentences(DataSource):
-    """Random token sentences of 2..6 pieces, eos last, padded by collate."""
-
-    def __init__(self, n: int = 12, vocab: int = 10):
-        gen = torch.Generator().manual_seed(1)
-        lengths = torch.randint(2, 7, (n,), generator=gen).tolist()
-        self.items = [torch.randint(4, vocab, (k,), generator=gen).tolist() + [3] for k in lengths]
-        self.vocab = vocab
-
-    def dataset(self, split: str) -> List[List[int]]:
-        return self.items
-
-    def collate(self, items: Sequence[List[int]]) -> Batch:
-        width = max(len(i) for i in items)
-        tokens = torch.zeros(len(items), width, dtype=torch.long)
-        mask = torch.zeros(len(items), width)
-        for row, ids in enumerate(items):
-            tokens[row, :len(ids)], mask[row, :len(ids)] = torch.tensor(ids), 1.0
-        return Batch(times=torch.arange(width) * 0.1, tokens=tokens, mask=mask)
-
-    def dims(self):
-        return {"vocab_size": self.vocab}
+def Sentences() -> _Sentences:
+    """Twelve sentences over ten ids, without word counts."""
+    return _Sentences(n=12, vocab=10, seed=1, words=False)
 
 
 def _lm(cls=GRUTextDecoder) -> Pipeline:

@@ -232,25 +232,14 @@ def evaluate_bounds(
             totals["iw"] += float(terms.iw.sum())
             totals["mi"] += mutual_information(post, generator) * n
             totals["recon_nll"] += float(recon_nll_at_mean(model, batch, post).sum())
-            tokens = token_counts(batch)
-            if tokens is not None:
-                totals["tokens"] += float(tokens.sum())
-            words = batch.extras.get("words")
-            if words is not None:
-                totals["words"] += float(torch.as_tensor(words, dtype=torch.float64).sum())
-                totals["word_items"] += n
+            _count_units(totals, batch)
             means = post.mean.double().cpu()
             first += means.sum(0)
             second += means.pow(2).sum(0)
     for i in range(model.latent_dim):
         totals[f"_mean{i}"], totals[f"_square{i}"] = float(first[i]), float(second[i])
-    totals = distributed.sum_dict(totals)
+    totals = _summed(totals, split)
     n = totals["items"]
-    if n == 0:
-        raise DataError(
-            f"split {split!r} has no items to evaluate; pick another --split or "
-            f"raise the item limit"
-        )
     first = torch.tensor([totals[f"_mean{i}"] for i in range(model.latent_dim)])
     second = torch.tensor([totals[f"_square{i}"] for i in range(model.latent_dim)])
     s, iw_key = split, f"iw{samples}"
@@ -299,20 +288,9 @@ def exact_likelihood(
             out = model(batch, sample=False)
             totals["nll"] -= float(model.log_likelihood(out.dist, batch).double().sum())
             totals["items"] += batch.size
-            tokens = token_counts(batch)
-            if tokens is not None:
-                totals["tokens"] += float(tokens.sum())
-            words = batch.extras.get("words")
-            if words is not None:
-                totals["words"] += float(torch.as_tensor(words, dtype=torch.float64).sum())
-                totals["word_items"] += batch.size
-    totals = distributed.sum_dict(totals)
+            _count_units(totals, batch)
+    totals = _summed(totals, split)
     n = totals["items"]
-    if n == 0:
-        raise DataError(
-            f"split {split!r} has no items to evaluate; pick another --split or "
-            f"raise the item limit"
-        )
     out = {f"{split}_nll_exact": totals["nll"] / n}
     if totals["tokens"] > 0:
         out[f"{split}_nll_per_token_exact"] = totals["nll"] / totals["tokens"]
@@ -320,3 +298,26 @@ def exact_likelihood(
     if totals["word_items"] == n and totals["words"] > 0:
         out[f"{split}_ppl_word_exact"] = perplexity(totals["nll"], totals["words"])
     return out
+
+
+def _count_units(totals: Dict[str, float], batch: Batch) -> None:
+    """Adds the batch's tokens and words (where it carries word counts) to ``totals``: the
+    denominators of per-token and per-word figures."""
+    tokens = token_counts(batch)
+    if tokens is not None:
+        totals["tokens"] += float(tokens.sum())
+    words = batch.extras.get("words")
+    if words is not None:
+        totals["words"] += float(torch.as_tensor(words, dtype=torch.float64).sum())
+        totals["word_items"] += batch.size
+
+
+def _summed(totals: Dict[str, float], split: str) -> Dict[str, float]:
+    """The totals summed over processes; an error when the split gave nothing to average."""
+    totals = distributed.sum_dict(totals)
+    if totals["items"] == 0:
+        raise DataError(
+            f"split {split!r} has no items to evaluate; pick another --split or "
+            f"raise the item limit"
+        )
+    return totals
