@@ -110,9 +110,11 @@ def test_a_checkpoint_without_model_weights_is_a_clear_error(spiral_run, tmp_pat
     for name in os.listdir(spiral_run):
         if os.path.isfile(spiral_run / name):
             (broken / name).write_bytes((spiral_run / name).read_bytes())
-    state = torch.load(broken / "checkpoint.pt", weights_only=True)
-    del state["model"]
-    torch.save(state, broken / "checkpoint.pt")
+    for name in ("checkpoint.pt", "best.pt"):  # best.pt: the weights a keep=best run loads
+        if (broken / name).exists():
+            state = torch.load(broken / name, weights_only=True)
+            del state["model"]
+            torch.save(state, broken / name)
     refused(["run", "--resume", broken, "-q"], ["holds no model", "new run"], tmp_path,
             inside=[broken])
     refused(["sample", "--run", broken, "-n", "1"], [str(broken)], tmp_path)

@@ -147,7 +147,7 @@ def test_keep_and_select_mistakes_are_refused_at_validation(overrides, needle):
 
 
 def test_default_keep_is_last_so_old_recipes_report_the_last_weights():
-    assert load_recipe("spiral").train.keep == "last"
+    assert load_recipe("linear_spirals").train.keep == "last"  # a recipe that sets no keep
 
 
 # -- refused before any training -----------------------------------------------------------------

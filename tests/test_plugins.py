@@ -242,6 +242,7 @@ TINY = ["train.batch_size=8", "train.plot=false", "train.eval_batch_size=8", "-q
 def test_example_data_source_in_a_spiral_run(tmp_path):
     result = CliRunner().invoke(cli, ["run", "recipes/spiral.yaml", "data=damped_oscillator",
                                       "data.n_series=16", "data.n_test=8", "train.steps=3",
+                                      "train.keep=last",  # the example source has no valid split
                                       "--out", str(tmp_path / "run"), *TINY],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -276,7 +276,7 @@ def test_a_run_saves_its_data_state_and_load_restores_it_without_the_data(tmp_pa
     host = PluginHost(entry_points=False)
     host.add_plugin(RestorablePlugin(), name="restorable_test")
     run = Run.create(str(tmp_path / "run"))
-    recipe = load_recipe("spiral", QUICK + ["data=restorable", "train.steps=2"], host=host)
+    recipe = load_recipe("spiral", QUICK + ["data=restorable", "train.steps=2", "train.keep=last"], host=host)
     train(recipe, run, progress=False)
     assert json.loads(open(os.path.join(run.data_dir, "state.json")).read()) == {"n": 16}
     _, data, model = odepipe.load_run(run.path, host=host)
@@ -289,7 +289,7 @@ def test_a_run_without_a_data_folder_loads_as_before(tmp_path):
     host = PluginHost(entry_points=False)
     host.add_plugin(RestorablePlugin(), name="restorable_test")
     run = Run.create(str(tmp_path / "run"))
-    train(load_recipe("spiral", QUICK + ["data=restorable", "train.steps=1"], host=host), run,
+    train(load_recipe("spiral", QUICK + ["data=restorable", "train.steps=1", "train.keep=last"], host=host), run,
           progress=False)
     for f in os.listdir(run.data_dir):
         os.unlink(os.path.join(run.data_dir, f))

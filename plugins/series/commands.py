@@ -62,7 +62,11 @@ def extrapolate(host: odepipe.PluginHost, run_dir: str, input_path: str, until: 
     """
     import numpy as np
     import torch
-    from odepipe_plugins.series.predictive import PLOT_SAMPLES, posterior_predictive
+    from odepipe_plugins.series.predictive import (
+        PLOT_SAMPLES,
+        posterior_predictive,
+        std_in_data_units,
+    )
     from odepipe_plugins.series.series_io import read_long_csv, write_long_csv
     from odepipe_plugins.series.series_plot import Panel, plot_series
 
@@ -105,7 +109,7 @@ def extrapolate(host: odepipe.PluginHost, run_dir: str, input_path: str, until: 
         write_long_csv(out, codec, ids, absolute, values)
         plot_series(png, codec, [
             Panel(s.id, absolute[i], codec.decode_values(band_mean[i].numpy()),
-                  band_std[i].numpy() * np.asarray(codec.std), seen=s,
+                  std_in_data_units(codec, band_mean[i].numpy(), band_std[i].numpy()), seen=s,
                   seen_until=float(s.times[-1]))
             for i, s in enumerate(series)],
             title=f"{os.path.basename(input_path)}: observed (shaded), then predicted to "

@@ -26,7 +26,7 @@ import torch
 import odepipe
 from odepipe import Batch, DataSource, Range
 
-from .predictive import PLOT_SAMPLES, posterior_predictive
+from .predictive import PLOT_SAMPLES, posterior_predictive, std_in_data_units
 from .series_io import Series, SeriesCodec, read_long_csv, sample_prior
 from .series_plot import MAX_SERIES, Panel, plot_series
 
@@ -190,7 +190,7 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
         times = torch.tensor(rel / self.codec.time_scale, dtype=torch.float32, device=device)
         mean, std = posterior_predictive(model, seed, times)
         mean_file = self.codec.decode_values(mean.numpy())
-        std_file = std.numpy() * np.asarray(self.codec.std)
+        std_file = std_in_data_units(self.codec, mean.numpy(), std.numpy())
         cuts = seed.mask.flatten(2).amax(-1).sum(1).long().tolist()  # seen points per series
         panels = []
         for i, (s, cut) in enumerate(zip(chosen, cuts)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Tuple
 
+import numpy as np
 import torch
 
 from odepipe import Batch
@@ -53,3 +54,10 @@ def _variance(dist: torch.distributions.Distribution) -> torch.Tensor:
         return dist.variance.expand_as(dist.mean)
     except NotImplementedError:
         return torch.zeros_like(dist.mean)
+
+
+def std_in_data_units(codec: Any, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """A predictive std in the codec's data units, through its own ``decode_values`` (a
+    plugin's codec need not be an affine normalization with a ``std``): the distance that one
+    model-space std moves the decoded mean."""
+    return np.abs(codec.decode_values(mean + std) - codec.decode_values(mean))
