@@ -8,7 +8,8 @@ import os
 
 import pytest
 import torch
-from odepipe_plugins.irregular.odernn import ODERNNEncoder, observed_first
+from odepipe_plugins.irregular.odernn import ODERNNEncoder
+from odepipe_plugins.latent_ode.observed import observed_first
 from odepipe_plugins.irregular.protocol import observed_points, squared_error_sums
 from odepipe_plugins.irregular.spirals import IrregularSpiralData
 
@@ -150,9 +151,12 @@ def test_the_table_says_median_range_and_what_the_grid_lacks():
     text = bench.table(rows)
     assert "0.200 [0.100-0.300] x3" in text and "0.800 x1" in text
     assert "4.00x" in text  # RNN median / ODE-RNN median
+    ratio_rows = [line for line in text.splitlines() if line.startswith("RNN / ")]
+    assert len(ratio_rows) == 3  # per latent ODE encoder, then the paper's
+    assert "4.00x" in ratio_rows[1] and "4.00x" not in ratio_rows[0]
     assert "NOT a full grid" in text and "RNN baseline (solver=gru_baseline) n=50: 1 seed" in text
     assert "latent ODE, GRU encoder n=30: not run" in text  # the paper's grid, gaps named
-    assert "0.1502" in text and "0.5112" in text  # the paper's n = 50 column beside ours
+    assert "0.1502" in text and "0.5936" in text  # the paper's n = 50 column beside ours
 
 
 def test_the_benchmark_quick_run_trains_every_model(tmp_path):

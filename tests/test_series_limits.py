@@ -118,3 +118,15 @@ def test_extrapolate_to_one_point_predicts_at_until(csv_run, tmp_path):
     rows = out.read_text().splitlines()[1:]
     assert len(rows) == 3 and all(r.split(",")[1] == "15" for r in rows)
     assert os.path.isfile(out.with_suffix(".png"))
+
+
+def test_extrapolate_holds_an_over_long_input_series_to_data_max_points(csv_run, tmp_path):
+    header, row = Path(SEED_CSV).read_text().splitlines()[:2]
+    rest = row.split(",")[2:]
+    long_csv = tmp_path / "long.csv"
+    long_csv.write_text(header + "\n" + "".join(f"s1,{t},{','.join(rest)}\n"
+                                                for t in range(5001)))
+    before = _files(Path(csv_run))
+    result = _invoke("extrapolate", "--run", csv_run, "--input", long_csv, "--until", "1e5")
+    _refused(result, "series 's1' has 5,001 rows", "data.max_points=5,000", "Cut it into windows")
+    assert _files(Path(csv_run)) == before

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Optional
 
 import torch
+from odepipe_plugins.latent_ode.observed import observed_first
 from torch import nn
 
 import odepipe
@@ -106,26 +107,3 @@ class ODERNNEncoder(Encoder):
         mean, logvar = self.to_posterior(h).chunk(2, dim=-1)  # (B, L) each
         return Posterior(mean, logvar)
 
-
-def observed_first(
-    times: torch.Tensor, inputs: torch.Tensor, observed: torch.Tensor
-) -> "tuple[torch.Tensor, torch.Tensor, torch.Tensor]":
-    """Each sample's observed time points moved to the front, in time order, and the batch cut
-    to the most any sample has (K): ``times (B, K)``, ``inputs (B, K, S)``, ``observed (B, K)``.
-
-    Why: with 50 of 100 grid points seen, the recurrence then takes 50 steps instead of 100,
-    each spanning the real gap between two observations. A padding slot (a sample with fewer
-    than K observations) repeats the sample's last observed time, so the step into it is zero
-    and, being unobserved, it leaves the state alone.
-    """
-    seen = observed > 0  # (B, T)
-    order = torch.argsort((~seen).to(torch.int8), dim=1, stable=True)  # observed first, in order
-    counts = seen.sum(1)  # (B,)
-    K = max(int(counts.max()), 1)
-    order = order[:, :K]
-    times = times.gather(1, order)
-    inputs = inputs.gather(1, order.unsqueeze(-1).expand(-1, -1, inputs.shape[-1]))
-    observed = observed.gather(1, order) * seen.gather(1, order)
-    last = times.gather(1, (counts - 1).clamp(min=0).unsqueeze(1))  # (B, 1)
-    times = torch.where(observed > 0, times, last)
-    return times, inputs, observed

@@ -7,13 +7,15 @@ partially observed series need no special casing.
 """
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Optional, Tuple
 
 import torch
 from torch import nn
 
 import odepipe
 from odepipe import Batch, Encoder, Posterior, Range
+
+from .observed import observed_first
 
 #: a layer width: at least 1, and small enough that the weights fit in memory
 Width = Annotated[int, Range(ge=1, le=16_384)]
@@ -36,15 +38,22 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
 
 
 class RecurrentEncoder(Encoder):
-    """Shared body of the recurrent encoders; subclasses choose the recurrent cell."""
+    """Shared body of the recurrent encoders; subclasses choose the recurrent cell.
+
+    ``observed_only: true`` (series with a mask) reads each sample's observed points only, with
+    the real gaps between them, instead of every grid point with the mask as input: with 50 of
+    100 points seen, half the steps, and gaps the net need not infer from runs of the mask.
+    """
 
     cell: type = nn.GRU
 
     @odepipe.checked
     def __init__(self, latent_dim: int, obs_dim: Optional[int] = None,
                  vocab_size: Optional[int] = None, hidden_size: Width = 25, num_layers: Depth = 1,
-                 embedding_dim: Width = 64, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0):
+                 embedding_dim: Width = 64, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0,
+                 observed_only: bool = False):
         super().__init__()
+        self.observed_only = observed_only
         if obs_dim is None and vocab_size is None:
             raise odepipe.ModelError("the data source gave neither obs_dim nor vocab_size")
         self.latent_dim = latent_dim
@@ -66,11 +75,32 @@ class RecurrentEncoder(Encoder):
             mask = mask.unsqueeze(-1).expand_as(values)
         return torch.cat([values * mask, mask, dt], dim=-1)
 
+    def observed_inputs(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``observed_only``: each sample's observed points only, ``(B, K, step_dim)``, with the
+        real gap to the previous observation (the first one's: its distance from the batch's
+        first time, where z0 sits), and how many each sample has ``(B,)``."""
+        values = batch.values
+        B, T, _ = values.shape
+        times = batch.times if batch.times.dim() == 2 else batch.times.expand(B, T)
+        times = times.to(values.dtype)
+        mask = values.new_ones(values.shape) if batch.mask is None else batch.mask.to(values)
+        if mask.dim() == 2:
+            mask = mask.unsqueeze(-1).expand_as(values)
+        seen = mask.amax(-1)  # (B, T): a point counts when any coordinate was observed
+        times, inputs, seen = observed_first(times, torch.cat([values * mask, mask], -1), seen)
+        start = batch.times.min().to(times).expand(B, 1)
+        dt = torch.diff(times, dim=1, prepend=start).unsqueeze(-1)  # (B, K, 1)
+        return torch.cat([inputs, dt], dim=-1), seen.sum(1).clamp(min=1).long()
+
     def forward(self, batch: Batch) -> Posterior:
-        x = self.step_inputs(batch)  # (B, T, S)
-        B, T = x.shape[:2]
-        if batch.tokens is not None and batch.mask is not None:
-            lengths = batch.mask.sum(1).clamp(min=1).long()
+        lengths: Optional[torch.Tensor] = None
+        if self.observed_only and batch.tokens is None:
+            x, lengths = self.observed_inputs(batch)
+        else:
+            x = self.step_inputs(batch)  # (B, T, S)
+            if batch.tokens is not None and batch.mask is not None:
+                lengths = batch.mask.sum(1).clamp(min=1).long()
+        if lengths is not None:
             x = reverse_within_length(x, lengths)
             packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
                                                        enforce_sorted=False)

@@ -67,6 +67,7 @@ def extrapolate(host: odepipe.PluginHost, run_dir: str, input_path: str, until: 
         posterior_predictive,
         std_in_data_units,
     )
+    from odepipe_plugins.series.csv_source import MAX_POINTS as MAX_SERIES_ROWS
     from odepipe_plugins.series.series_io import read_long_csv, write_long_csv
     from odepipe_plugins.series.series_plot import Panel, plot_series
 
@@ -78,7 +79,8 @@ def extrapolate(host: odepipe.PluginHost, run_dir: str, input_path: str, until: 
     _, series = read_long_csv(
         input_path, codec.id_column, codec.time_column, codec.features, key="--input",
         fix_columns=f"use the run's columns ({codec.id_column}, {codec.time_column}, "
-                    f"{', '.join(codec.features)})")
+                    f"{', '.join(codec.features)})",
+        max_points=getattr(source, "max_points", MAX_SERIES_ROWS))
     last = max(series, key=lambda s: s.times[-1])
     if until <= last.times[-1]:
         raise click.BadParameter(

@@ -85,6 +85,7 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
                 f"leave no series for training; keep their sum below 1 (e.g. 0.2 and 0.1)")
         self.path = resolve_data_path(path)
         self.holdout = holdout
+        self.max_points = max_points  # extrapolate --input is held to it too
         names, self.series = read_long_csv(self.path, id_column, time_column, features,
                                            max_points=max_points)
         self.splits, self.index = _split(len(self.series), seed, test_fraction, valid_fraction)
