@@ -301,9 +301,17 @@ def test_loss_plot_shows_the_validation_metric_and_marks_the_kept_step():
     for ax in (loss_ax, metric_ax):
         kept = [ln for ln in ax.get_lines() if ln.get_label() == "kept weights: best (step 4)"]
         assert len(kept) == 1 and list(kept[0].get_xdata()) == [4, 4]
-    tests = [ln for ln in loss_ax.get_lines() if ln.get_label() == "test -ELBO (evaluation)"][0]
+    label = "test -ELBO at the posterior mean (evaluation)"
+    tests = [ln for ln in loss_ax.get_lines() if ln.get_label() == label][0]
     assert list(tests.get_xdata()) == [2, 4, 6, 4]  # the final evaluation is of step 4's weights
     assert "lower is better" in metric_ax.get_ylabel()
+    assert loss_ax.get_yscale() == "log"  # every loss positive: no negative decades shown
+
+
+def test_loss_plot_of_a_negative_loss_uses_symlog():
+    records = [{"step": 1, "loss": 3.0}, {"step": 2, "loss": -40.0}]
+    fig = loss_figure(records, 2, {"kept": "last", "kept_step": 2})
+    assert fig.axes[0].get_yscale() == "symlog"
 
 
 def test_loss_plot_without_a_valid_split_keeps_one_panel():

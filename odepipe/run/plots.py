@@ -98,7 +98,7 @@ def loss_figure(
             [step for step, _ in evals],
             [-value for _, value in evals],
             "o",
-            label="test -ELBO (evaluation)",
+            label="test -ELBO at the posterior mean (evaluation)",
         )
     ax.axvline(
         steps_planned,
@@ -112,7 +112,9 @@ def loss_figure(
         ax.axvline(kept_step, color="green", linewidth=1, label=kept_label)
     ax.set_xlabel("step")
     ax.set_ylabel("loss (-ELBO per item)")
-    ax.set_yscale("symlog")
+    shown = [r["loss"] for r in logged] + [-value for _, value in evals]
+    # log when every value is positive (series); symlog only when a loss goes negative
+    ax.set_yscale("log" if min(shown) > 0 else "symlog")
     ax.set_title(f"training loss: {logged[-1]['step']} of {steps_planned} steps")
     ax.legend(loc="upper right", fontsize="small")
     if metric:
