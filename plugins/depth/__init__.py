@@ -1,5 +1,6 @@
 """Depth as a solver: the ResNet (Euler with a copy of the field per step) and
 ``odepipe compare``, which measures it against the Neural ODE trained by backprop and adjoint."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -19,6 +19,7 @@ backward during one forward pass (parameters excluded), the part that grows with
 Imported by ``odepipe compare`` and ``benchmarks/resnet_vs_ode.py``; torch is imported only in
 the functions that run a measurement.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,13 +45,22 @@ def base_recipe(batch_size: int, latent_dim: int, hidden_size: int) -> Dict[str,
         "seed": 0,
         "data": {"type": "spiral", "n_spirals": batch_size, "n_test": 4, "noise_std": 0.3},
         "encoder": {"type": "gru", "hidden_size": 25},
-        "dynamics": {"type": "mlp", "hidden_size": hidden_size, "num_layers": 2,
-                     "activation": "elu"},
+        "dynamics": {
+            "type": "mlp",
+            "hidden_size": hidden_size,
+            "num_layers": 2,
+            "activation": "elu",
+        },
         "solver": {"type": "euler", "step_size": 1.0},  # replaced per configuration
         "decoder": {"type": "mlp", "hidden_size": 20},
         "model": {"latent_dim": latent_dim},
-        "train": {"batch_size": batch_size, "lr": 1e-3, "grad_clip": 10.0, "threads": 1,
-                  "device": "cpu"},
+        "train": {
+            "batch_size": batch_size,
+            "lr": 1e-3,
+            "grad_clip": 10.0,
+            "threads": 1,
+            "device": "cpu",
+        },
     }
 
 
@@ -71,8 +81,14 @@ def _reset_peak() -> bool:
         return False
 
 
-def build_model(method: str, layers: int, batch_size: int = 128, latent_dim: int = 16,
-                hidden_size: int = 64, threads: int = 1) -> Any:
+def build_model(
+    method: str,
+    layers: int,
+    batch_size: int = 128,
+    latent_dim: int = 16,
+    hidden_size: int = 64,
+    threads: int = 1,
+) -> Any:
     """The pipeline, one fixed batch and a training-step function for one configuration."""
     import torch
 
@@ -87,8 +103,12 @@ def build_model(method: str, layers: int, batch_size: int = 128, latent_dim: int
         raw["solver"] = {"type": "resnet", "layers": layers}
     else:
         # torchdiffeq, as measured in docs/performance.md (odepipe's engine: docs/solvers.md)
-        raw["solver"] = {"type": "euler", "step_size": 1.0, "adjoint": method == "adjoint",
-                         "backend": "torchdiffeq"}
+        raw["solver"] = {
+            "type": "euler",
+            "step_size": 1.0,
+            "adjoint": method == "adjoint",
+            "backend": "torchdiffeq",
+        }
     data, model = build(validate(raw, "<compare>", PluginHost(entry_points=False)))
     batch = data.collate(list(data.dataset("train"))[:batch_size])
     if method != "resnet":  # K Euler steps over the observed window, exactly
@@ -123,14 +143,22 @@ def measure_memory(method: str, layers: int, steps: int = 2, **options: Any) -> 
         step()
     peak_kb = _proc_kb("VmHWM")
     nfe = {"nfe_forward": model.solver.nfe_forward, "nfe_backward": model.solver.nfe_backward}
-    return {"method": method, "layers": layers, **options,
-            "peak_mb": (peak_kb - baseline_kb) / 1024, "baseline_mb": baseline_kb / 1024,
-            "peak_exact": exact, "saved_mb": _saved_mb(model, batch) / 2**20, **nfe,
-            "parameters": sum(p.numel() for p in model.parameters())}
+    return {
+        "method": method,
+        "layers": layers,
+        **options,
+        "peak_mb": (peak_kb - baseline_kb) / 1024,
+        "baseline_mb": baseline_kb / 1024,
+        "peak_exact": exact,
+        "saved_mb": _saved_mb(model, batch) / 2**20,
+        **nfe,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
 
 
-def measure_time(layers: int, methods: Sequence[str] = METHODS, steps: int = 3,
-                 **options: Any) -> Dict[str, float]:
+def measure_time(
+    layers: int, methods: Sequence[str] = METHODS, steps: int = 3, **options: Any
+) -> Dict[str, float]:
     """Seconds per training step of every method at one K, in this one process: one warm-up
     step each, then ``steps`` rounds that step each method in turn (so load from elsewhere on
     the machine falls on all of them alike); the median per method."""
@@ -168,16 +196,24 @@ def _saved_mb(model: Any, batch: Any) -> int:
 def run_child(task: str, **kwargs: Any) -> Any:
     """Runs :func:`measure_memory` or :func:`measure_time` in a fresh Python process."""
     spec = json.dumps({"task": task, **kwargs})
-    proc = subprocess.run([sys.executable, "-m", "odepipe_plugins.depth.compare", spec],
-                          capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **MALLOC_ENV})
+    proc = subprocess.run(
+        [sys.executable, "-m", "odepipe_plugins.depth.compare", spec],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **MALLOC_ENV},
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{task} {kwargs} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def compare(layers: Sequence[int] = DEFAULT_LAYERS, methods: Sequence[str] = METHODS,
-            steps: int = 3, echo: Any = print, **options: Any) -> List[Dict[str, Any]]:
+def compare(
+    layers: Sequence[int] = DEFAULT_LAYERS,
+    methods: Sequence[str] = METHODS,
+    steps: int = 3,
+    echo: Any = print,
+    **options: Any,
+) -> List[Dict[str, Any]]:
     """Every (method, K): memory in a process of its own, time per step in one process per K
     that steps the methods in turn. Returns one row per (method, K)."""
     options = {"batch_size": 128, "latent_dim": 16, "hidden_size": 64, "threads": 1, **options}
@@ -187,8 +223,10 @@ def compare(layers: Sequence[int] = DEFAULT_LAYERS, methods: Sequence[str] = MET
         for method in methods:
             row = run_child("memory", method=method, layers=k, **options)
             row["step_s"] = seconds[method]
-            echo(f"  measured {method:<8} K={k:<5} {row['step_s'] * 1e3:9.1f} ms/step "
-                 f"{row['peak_mb']:8.1f} MB peak")
+            echo(
+                f"  measured {method:<8} K={k:<5} {row['step_s'] * 1e3:9.1f} ms/step "
+                f"{row['peak_mb']:8.1f} MB peak"
+            )
             rows.append(row)
     return rows
 
@@ -201,27 +239,37 @@ def table(rows: Sequence[Dict[str, Any]]) -> str:
     """The side-by-side table with ratios, and the claims checked on the measured rows."""
     ks = sorted({r["layers"] for r in rows})
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
-    head = (f"{'K':>5} | " + " ".join(f"{m + ' ms':>12}" for m in methods) + " | "
-            + " ".join(f"{m + ' MB':>12}" for m in methods) + " | "
-            + " ".join(f"{m + ' saved':>14}" for m in methods))
+    head = (
+        f"{'K':>5} | "
+        + " ".join(f"{m + ' ms':>12}" for m in methods)
+        + " | "
+        + " ".join(f"{m + ' MB':>12}" for m in methods)
+        + " | "
+        + " ".join(f"{m + ' saved':>14}" for m in methods)
+    )
     ratio_cols = []
     if {"resnet", "adjoint"} <= set(methods):
-        ratio_cols.append(("adj/res time",
-                           lambda k: _ratio(rows, "adjoint", "resnet", k, "step_s")))
+        ratio_cols.append(
+            ("adj/res time", lambda k: _ratio(rows, "adjoint", "resnet", k, "step_s"))
+        )
     if {"backprop", "adjoint"} <= set(methods):
-        ratio_cols.append(("bp/adj mem", lambda k: _ratio(rows, "backprop", "adjoint", k,
-                                                           "peak_mb")))
+        ratio_cols.append(
+            ("bp/adj mem", lambda k: _ratio(rows, "backprop", "adjoint", k, "peak_mb"))
+        )
     head += " | " + " ".join(f"{name:>12}" for name, _ in ratio_cols)
     lines = [head, "-" * len(head)]
     for k in ks:
         cells = [_get(rows, m, k) for m in methods]
-        line = (f"{k:>5} | "
-                + " ".join(f"{c['step_s'] * 1e3:12.1f}" if c else f"{'-':>12}" for c in cells)
-                + " | "
-                + " ".join(f"{c['peak_mb']:12.1f}" if c else f"{'-':>12}" for c in cells)
-                + " | "
-                + " ".join(f"{c['saved_mb']:14.2f}" if c else f"{'-':>14}" for c in cells)
-                + " | " + " ".join(f"{fn(k):12.2f}" for _, fn in ratio_cols))
+        line = (
+            f"{k:>5} | "
+            + " ".join(f"{c['step_s'] * 1e3:12.1f}" if c else f"{'-':>12}" for c in cells)
+            + " | "
+            + " ".join(f"{c['peak_mb']:12.1f}" if c else f"{'-':>12}" for c in cells)
+            + " | "
+            + " ".join(f"{c['saved_mb']:14.2f}" if c else f"{'-':>14}" for c in cells)
+            + " | "
+            + " ".join(f"{fn(k):12.2f}" for _, fn in ratio_cols)
+        )
         lines.append(line)
     lines += ["", *claims(rows)]
     return "\n".join(lines)
@@ -242,20 +290,26 @@ def claims(rows: Sequence[Dict[str, Any]]) -> List[str]:
     adj_lo, adj_hi = _get(rows, "adjoint", lo), _get(rows, "adjoint", hi)
     if adj_lo and adj_hi and lo != hi:
         change = adj_hi["peak_mb"] / adj_lo["peak_mb"] - 1
-        out.append(f"adjoint peak memory K={hi} vs K={lo}: {adj_hi['peak_mb']:.1f} vs "
-                   f"{adj_lo['peak_mb']:.1f} MB ({change:+.1%}) "
-                   f"[{'PASS' if abs(change) <= 0.10 else 'FAIL'}: within 10%]")
+        out.append(
+            f"adjoint peak memory K={hi} vs K={lo}: {adj_hi['peak_mb']:.1f} vs "
+            f"{adj_lo['peak_mb']:.1f} MB ({change:+.1%}) "
+            f"[{'PASS' if abs(change) <= 0.10 else 'FAIL'}: within 10%]"
+        )
     bp_lo, bp_hi = _get(rows, "backprop", lo), _get(rows, "backprop", hi)
     if bp_lo and bp_hi and lo != hi:
         growth = bp_hi["peak_mb"] / bp_lo["peak_mb"]
-        out.append(f"backprop-through-solver peak memory K={hi} vs K={lo}: {bp_hi['peak_mb']:.1f}"
-                   f" vs {bp_lo['peak_mb']:.1f} MB (x{growth:.1f}) "
-                   f"[{'PASS' if growth > 1.5 else 'FAIL'}: grows with K]")
+        out.append(
+            f"backprop-through-solver peak memory K={hi} vs K={lo}: {bp_hi['peak_mb']:.1f}"
+            f" vs {bp_lo['peak_mb']:.1f} MB (x{growth:.1f}) "
+            f"[{'PASS' if growth > 1.5 else 'FAIL'}: grows with K]"
+        )
     faster = [k for k in ks if _ratio(rows, "adjoint", "resnet", k, "step_s") > 1]
     both = [k for k in ks if _get(rows, "adjoint", k) and _get(rows, "resnet", k)]
     if both:
-        out.append(f"resnet faster per step than adjoint at K in {faster} of {both} "
-                   f"[{'PASS' if faster == both else 'FAIL'}]")
+        out.append(
+            f"resnet faster per step than adjoint at K in {faster} of {both} "
+            f"[{'PASS' if faster == both else 'FAIL'}]"
+        )
     return out
 
 
@@ -271,8 +325,10 @@ def plot(rows: Sequence[Dict[str, Any]], path: str) -> str:
         ks = [k for k, _ in pts]
         ax_mem.plot(ks, [r["peak_mb"] for _, r in pts], "o-", label=method)
         ax_time.plot(ks, [r["step_s"] * 1e3 for _, r in pts], "o-", label=method)
-    for ax, label in ((ax_mem, "peak memory of a training step (MB over baseline)"),
-                      (ax_time, "time per training step (ms)")):
+    for ax, label in (
+        (ax_mem, "peak memory of a training step (MB over baseline)"),
+        (ax_time, "time per training step (ms)"),
+    ):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("K (ResNet layers = Euler steps)")
@@ -280,8 +336,10 @@ def plot(rows: Sequence[Dict[str, Any]], path: str) -> str:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     r0 = rows[0]
-    fig.suptitle(f"ResNet vs Neural ODE (batch {r0['batch_size']}, latent {r0['latent_dim']}, "
-                 f"field width {r0['hidden_size']}, {r0['threads']} thread)")
+    fig.suptitle(
+        f"ResNet vs Neural ODE (batch {r0['batch_size']}, latent {r0['latent_dim']}, "
+        f"field width {r0['hidden_size']}, {r0['threads']} thread)"
+    )
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)

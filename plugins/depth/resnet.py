@@ -20,6 +20,7 @@ Memory grows with K twice over: the activations of every layer are kept for back
 parameters (with their gradients and Adam state) are K copies of the field. ``euler`` with
 ``adjoint: true`` is the O(1)-memory counterpart; ``benchmarks/resnet_vs_ode.py`` measures both.
 """
+
 from __future__ import annotations
 
 import copy
@@ -47,9 +48,12 @@ class ResNetSolver(Solver):
     """
 
     @odepipe.checked
-    def __init__(self, layers: Annotated[int, Range(ge=1, le=100_000)] = 10,
-                 span: Optional[Annotated[float, Range(gt=0, le=1e6, example=1.0)]] = None,
-                 independent_init: bool = False):
+    def __init__(
+        self,
+        layers: Annotated[int, Range(ge=1, le=100_000)] = 10,
+        span: Optional[Annotated[float, Range(gt=0, le=1e6, example=1.0)]] = None,
+        independent_init: bool = False,
+    ):
         super().__init__()
         self.num_layers, self.span, self.independent_init = layers, span, independent_init
         self.weights = nn.ParameterDict()
@@ -77,7 +81,8 @@ class ResNetSolver(Solver):
             for name, p in layer.named_parameters():
                 rows[name].append(p.detach().clone())
         self.weights = nn.ParameterDict(
-            {name.replace(".", "__"): nn.Parameter(torch.stack(rows[name])) for name, _ in named})
+            {name.replace(".", "__"): nn.Parameter(torch.stack(rows[name])) for name, _ in named}
+        )
         slots = []
         for name, _ in named:
             owner, _, local = name.rpartition(".")
@@ -111,15 +116,18 @@ class ResNetSolver(Solver):
                 raise odepipe.SolverError(
                     f"solver.span={self.span} over solver.layers={self.num_layers} is a step of "
                     f"{dt:g}, and the {t1 - t0:g} time units asked for would take {steps:.3g} "
-                    f"steps (at most {MAX_STEPS}); raise solver.span or lower solver.layers")
+                    f"steps (at most {MAX_STEPS}); raise solver.span or lower solver.layers"
+                )
             n = max(1, math.ceil(steps - 1e-9))
         points = [t0 + k * dt for k in range(n)]
         return points + [t1]
 
     def forward(self, dynamics: Dynamics, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         if "_template" not in self.__dict__:
-            raise odepipe.ModelError("the resnet solver was used before Pipeline.prepare made "
-                                     "its layers; build it inside a Pipeline")
+            raise odepipe.ModelError(
+                "the resnet solver was used before Pipeline.prepare made "
+                "its layers; build it inside a Pipeline"
+            )
         per_layer = [self.weights[key].unbind(0) for key, _, _ in self._slots]  # K views each
         field, slots = self._template, self._slots
         wanted = times.tolist()

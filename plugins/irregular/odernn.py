@@ -106,4 +106,3 @@ class ODERNNEncoder(Encoder):
             h = self.evolve(h, delta)
         mean, logvar = self.to_posterior(h).chunk(2, dim=-1)  # (B, L) each
         return Posterior(mean, logvar)
-

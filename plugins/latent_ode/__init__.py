@@ -1,5 +1,6 @@
 """The latent ODE's stages: recurrent encoders, MLP vector fields, ODE solvers, Gaussian
 decoders for series."""
+
 from __future__ import annotations
 
 import odepipe
@@ -8,9 +9,23 @@ _HERE = __name__
 
 #: method names served by :mod:`.solvers` (odepipe's engine or torchdiffeq; see its docstring).
 #: Listed here, not imported from there, so registering imports neither torch nor torchdiffeq.
-SOLVER_METHODS = ("dopri5", "tsit5", "bosh3", "adaptive_heun", "fehlberg2", "dopri8",
-                  "euler", "midpoint", "heun2", "heun3", "rk4", "rk38", "rk4_classic",
-                  "explicit_adams", "implicit_adams")
+SOLVER_METHODS = (
+    "dopri5",
+    "tsit5",
+    "bosh3",
+    "adaptive_heun",
+    "fehlberg2",
+    "dopri8",
+    "euler",
+    "midpoint",
+    "heun2",
+    "heun3",
+    "rk4",
+    "rk38",
+    "rk4_classic",
+    "explicit_adams",
+    "implicit_adams",
+)
 
 
 @odepipe.hookimpl

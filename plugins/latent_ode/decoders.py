@@ -1,4 +1,5 @@
 """Gaussian decoders for series: latent state -> Normal over the observation."""
+
 from __future__ import annotations
 
 import math
@@ -34,12 +35,18 @@ class MLPDecoder(GaussianDecoder):
     """Two-layer MLP mean with a Gaussian of fixed or learned std (the latent ODE example's)."""
 
     @odepipe.checked
-    def __init__(self, latent_dim: int, obs_dim: int,
-                 hidden_size: Annotated[int, Range(ge=1, le=16_384)] = 20, std: Std = 0.3,
-                 learn_std: bool = False):
+    def __init__(
+        self,
+        latent_dim: int,
+        obs_dim: int,
+        hidden_size: Annotated[int, Range(ge=1, le=16_384)] = 20,
+        std: Std = 0.3,
+        learn_std: bool = False,
+    ):
         super().__init__(std, learn_std, obs_dim)
-        self.net = nn.Sequential(nn.Linear(latent_dim, hidden_size), nn.ReLU(),
-                                 nn.Linear(hidden_size, obs_dim))
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden_size), nn.ReLU(), nn.Linear(hidden_size, obs_dim)
+        )
 
 
 class LinearDecoder(GaussianDecoder):

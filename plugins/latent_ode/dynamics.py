@@ -1,4 +1,5 @@
 """MLP vector fields for the latent ODE."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -16,10 +17,14 @@ class MLPDynamics(Dynamics):
     """MLP field f(z) or f(t, z): width, depth, activation, time-invariant or time-dependent."""
 
     @odepipe.checked
-    def __init__(self, latent_dim: int, hidden_size: Annotated[int, Range(ge=1, le=16_384)] = 20,
-                 num_layers: Annotated[int, Range(ge=0, le=64)] = 2,
-                 activation: Literal["elu", "tanh", "softplus", "relu"] = "elu",
-                 time_dependent: bool = False):
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden_size: Annotated[int, Range(ge=1, le=16_384)] = 20,
+        num_layers: Annotated[int, Range(ge=0, le=64)] = 2,
+        activation: Literal["elu", "tanh", "softplus", "relu"] = "elu",
+        time_dependent: bool = False,
+    ):
         super().__init__()
         self.time_dependent = time_dependent
         layers, width = [], latent_dim + int(time_dependent)

@@ -5,6 +5,7 @@ point of view of t0, which is where the latent ODE starts. Each step sees the ob
 where missing), its observation mask and the time gap to its neighbour, so irregular and
 partially observed series need no special casing.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Optional, Tuple
@@ -48,10 +49,17 @@ class RecurrentEncoder(Encoder):
     cell: type = nn.GRU
 
     @odepipe.checked
-    def __init__(self, latent_dim: int, obs_dim: Optional[int] = None,
-                 vocab_size: Optional[int] = None, hidden_size: Width = 25, num_layers: Depth = 1,
-                 embedding_dim: Width = 64, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0,
-                 observed_only: bool = False):
+    def __init__(
+        self,
+        latent_dim: int,
+        obs_dim: Optional[int] = None,
+        vocab_size: Optional[int] = None,
+        hidden_size: Width = 25,
+        num_layers: Depth = 1,
+        embedding_dim: Width = 64,
+        dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0,
+        observed_only: bool = False,
+    ):
         super().__init__()
         self.observed_only = observed_only
         if obs_dim is None and vocab_size is None:
@@ -59,8 +67,13 @@ class RecurrentEncoder(Encoder):
         self.latent_dim = latent_dim
         self.embedding = nn.Embedding(vocab_size, embedding_dim) if vocab_size else None
         step_dim = embedding_dim + 1 if vocab_size else 2 * obs_dim + 1
-        self.rnn = self.cell(step_dim, hidden_size, num_layers=num_layers, batch_first=True,
-                             dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = self.cell(
+            step_dim,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.to_posterior = nn.Linear(hidden_size, 2 * latent_dim)
 
     def step_inputs(self, batch: Batch) -> torch.Tensor:
@@ -102,8 +115,9 @@ class RecurrentEncoder(Encoder):
                 lengths = batch.mask.sum(1).clamp(min=1).long()
         if lengths is not None:
             x = reverse_within_length(x, lengths)
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
-                                                       enforce_sorted=False)
+            packed = nn.utils.rnn.pack_padded_sequence(
+                x, lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
             _, state = self.rnn(packed)
         else:
             _, state = self.rnn(torch.flip(x, dims=[1]))

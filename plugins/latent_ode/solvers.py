@@ -8,6 +8,7 @@ torchdiffeq one override away, and serves the methods the engine lacks whatever 
 Either way the solver is batch-first, counts evaluations of the field (forward solve and
 backward pass separately) and turns solver failures into errors that name the options that help.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Dict, Literal, Optional
@@ -98,7 +99,8 @@ def _failure(method: str, text: str) -> odepipe.SolverError:
         f"solver '{method}' failed: {text}. The dynamics became stiff or fast; try looser "
         f"tolerances (solver.rtol=1e-3 solver.atol=1e-4), a fixed-step method (solver=rk4 "
         f"solver.step_size=0.05), a larger solver.max_num_steps, or a smaller train.lr / "
-        f"train.grad_clip")
+        f"train.grad_clip"
+    )
 
 
 class MethodSolver(Solver):
@@ -116,12 +118,15 @@ class MethodSolver(Solver):
     method = "dopri5"
 
     @odepipe.checked
-    def __init__(self, rtol: Annotated[float, Range(gt=0, le=1)] = 1e-3,
-                 atol: Annotated[float, Range(gt=0)] = 1e-4,
-                 step_size: Optional[StepSize] = None,
-                 max_num_steps: Optional[Annotated[int, Range(ge=1, le=10**9)]] = None,
-                 adjoint: bool = False,
-                 backend: Literal["odepipe", "torchdiffeq"] = "odepipe"):
+    def __init__(
+        self,
+        rtol: Annotated[float, Range(gt=0, le=1)] = 1e-3,
+        atol: Annotated[float, Range(gt=0)] = 1e-4,
+        step_size: Optional[StepSize] = None,
+        max_num_steps: Optional[Annotated[int, Range(ge=1, le=10**9)]] = None,
+        adjoint: bool = False,
+        backend: Literal["odepipe", "torchdiffeq"] = "odepipe",
+    ):
         """Args: rtol, atol: tolerances of the adaptive methods. step_size: the fixed-step
         methods' step (null: one step per output interval). max_num_steps: the adaptive
         methods' cap (null: none; backend odepipe counts the steps of the whole solve,
@@ -135,11 +140,15 @@ class MethodSolver(Solver):
         self.rtol, self.atol, self.adjoint, self.backend = rtol, atol, adjoint, backend
         self.step_size, self.max_num_steps = step_size, max_num_steps
         self.nfe_recompute = 0
-        if backend == "torchdiffeq" and self.method in ENGINE_ONLY and \
-                self.method not in _TORCHDIFFEQ_NAME:
+        if (
+            backend == "torchdiffeq"
+            and self.method in ENGINE_ONLY
+            and self.method not in _TORCHDIFFEQ_NAME
+        ):
             raise odepipe.ModelError(
                 f"solver '{self.method}' exists only in odepipe's engine; set "
-                f"solver.backend=odepipe, or pick a torchdiffeq method (solver=heun3, rk4, ...)")
+                f"solver.backend=odepipe, or pick a torchdiffeq method (solver=heun3, rk4, ...)"
+            )
 
     @property
     def uses_engine(self) -> bool:
@@ -174,25 +183,42 @@ class MethodSolver(Solver):
                 f"solver.step_size={self.step_size:g} over the time span {span:g} makes "
                 f"{span / self.step_size:.3g} fixed steps per solve (at most "
                 f"{MAX_FIXED_STEPS:.0e}); raise solver.step_size (e.g. to {span / 1000:.3g}) or "
-                f"set it to null for one step per output interval")
+                f"set it to null for one step per output interval"
+            )
 
     def _engine(self, dynamics: Dynamics, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         counts = _EngineCounts(self)
         try:
             if self.method in ENGINE_ADAPTIVE:
-                return engine.solve_adaptive(dynamics, z0, times, self.method, self.rtol,
-                                             self.atol, self.max_num_steps, counter=counts)
+                return engine.solve_adaptive(
+                    dynamics,
+                    z0,
+                    times,
+                    self.method,
+                    self.rtol,
+                    self.atol,
+                    self.max_num_steps,
+                    counter=counts,
+                )
             if self.adjoint:
-                return engine.solve_fixed_adjoint(dynamics, z0, times, self.method,
-                                                  tuple(dynamics.parameters()), self.step_size,
-                                                  counter=counts)
-            return engine.solve_fixed(dynamics, z0, times, self.method, self.step_size,
-                                      counter=counts)
+                return engine.solve_fixed_adjoint(
+                    dynamics,
+                    z0,
+                    times,
+                    self.method,
+                    tuple(dynamics.parameters()),
+                    self.step_size,
+                    counter=counts,
+                )
+            return engine.solve_fixed(
+                dynamics, z0, times, self.method, self.step_size, counter=counts
+            )
         except engine.SolverFailure as exc:
             raise _failure(self.method, str(exc)) from exc
 
-    def _torchdiffeq(self, dynamics: Dynamics, z0: torch.Tensor,
-                     times: torch.Tensor) -> torch.Tensor:
+    def _torchdiffeq(
+        self, dynamics: Dynamics, z0: torch.Tensor, times: torch.Tensor
+    ) -> torch.Tensor:
         import torchdiffeq
 
         if self.method == "tsit5":
@@ -201,9 +227,12 @@ class MethodSolver(Solver):
             install()
         field = _Counted(dynamics, self)
         odeint = torchdiffeq.odeint_adjoint if self.adjoint else torchdiffeq.odeint
-        kwargs: Dict[str, Any] = dict(rtol=self.rtol, atol=self.atol,
-                                      method=_TORCHDIFFEQ_NAME.get(self.method, self.method),
-                                      options=self.options())
+        kwargs: Dict[str, Any] = dict(
+            rtol=self.rtol,
+            atol=self.atol,
+            method=_TORCHDIFFEQ_NAME.get(self.method, self.method),
+            options=self.options(),
+        )
         if self.adjoint:
             kwargs["adjoint_params"] = tuple(dynamics.parameters())
         try:
@@ -227,19 +256,27 @@ class MethodSolver(Solver):
 def _method_class(method: str) -> type:
     kind = "adaptive" if method in ADAPTIVE else "fixed-step"
     if method in ENGINE_ONLY:
-        where = "odepipe's engine only" + (" (torchdiffeq's rk4 is the same rule)"
-                                           if method in _TORCHDIFFEQ_NAME else "")
+        where = "odepipe's engine only" + (
+            " (torchdiffeq's rk4 is the same rule)" if method in _TORCHDIFFEQ_NAME else ""
+        )
     elif method in ENGINE_FIXED:
-        where = "odepipe's engine (backend: torchdiffeq for torchdiffeq's); adjoint: true is " \
-                "the engine's exact discrete adjoint, memory flat in the steps"
+        where = (
+            "odepipe's engine (backend: torchdiffeq for torchdiffeq's); adjoint: true is "
+            "the engine's exact discrete adjoint, memory flat in the steps"
+        )
     elif method in ENGINE_ADAPTIVE:
-        where = "odepipe's engine (backend: torchdiffeq for torchdiffeq's); adjoint: true " \
-                "always uses torchdiffeq's adjoint, O(1) memory in solver steps"
+        where = (
+            "odepipe's engine (backend: torchdiffeq for torchdiffeq's); adjoint: true "
+            "always uses torchdiffeq's adjoint, O(1) memory in solver steps"
+        )
     else:
         where = "torchdiffeq whatever backend says; adjoint: true gives O(1) memory in steps"
     doc = f"'{method}' ({kind}): {where}."
-    return type(f"Solver_{method}", (MethodSolver,), {"method": method, "__doc__": doc,
-                                                       "__module__": __name__})
+    return type(
+        f"Solver_{method}",
+        (MethodSolver,),
+        {"method": method, "__doc__": doc, "__module__": __name__},
+    )
 
 
 SOLVERS = {m: _method_class(m) for m in ADAPTIVE + FIXED}

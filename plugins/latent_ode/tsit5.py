@@ -6,6 +6,7 @@ method table only when that table has no entry of the name, so a future torchdif
 tsit5 keeps its own. The tableau constants (Tsitouras' published ones) live in the engine's
 :mod:`.engine.tableaus`, shared by both backends.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,5 +1,6 @@
 """Series data: the spirals, random linear spirals, the user's own long-format CSV; and the
 commands that use a trained series run (``odepipe extrapolate``)."""
+
 from __future__ import annotations
 
 from typing import Any

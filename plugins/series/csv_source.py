@@ -12,6 +12,7 @@ after training is reported instead of silently shifting the predictions.
 ``python -m odepipe_plugins.series.csv_source OUT.csv`` writes the example file (damped oscillators
 sampled unevenly, with gaps) that ``recipes/csv_example.yaml`` trains on.
 """
+
 from __future__ import annotations
 
 import importlib.resources
@@ -72,22 +73,30 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
     """
 
     @odepipe.checked
-    def __init__(self, path: str, seed: int = 0, id_column: str = "series",
-                 time_column: str = "time", features: Optional[List[str]] = None,
-                 test_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.2,
-                 holdout: Annotated[float, Range(gt=0, lt=1)] = 0.25,
-                 time_scale: Optional[TimeScale] = None,
-                 valid_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.1,
-                 max_points: Annotated[int, Range(ge=2, le=10_000_000)] = MAX_POINTS):
+    def __init__(
+        self,
+        path: str,
+        seed: int = 0,
+        id_column: str = "series",
+        time_column: str = "time",
+        features: Optional[List[str]] = None,
+        test_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.2,
+        holdout: Annotated[float, Range(gt=0, lt=1)] = 0.25,
+        time_scale: Optional[TimeScale] = None,
+        valid_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.1,
+        max_points: Annotated[int, Range(ge=2, le=10_000_000)] = MAX_POINTS,
+    ):
         if test_fraction + valid_fraction >= 1:
             raise odepipe.DataError(
                 f"data.test_fraction={test_fraction} and data.valid_fraction={valid_fraction} "
-                f"leave no series for training; keep their sum below 1 (e.g. 0.2 and 0.1)")
+                f"leave no series for training; keep their sum below 1 (e.g. 0.2 and 0.1)"
+            )
         self.path = resolve_data_path(path)
         self.holdout = holdout
         self.max_points = max_points  # extrapolate --input is held to it too
-        names, self.series = read_long_csv(self.path, id_column, time_column, features,
-                                           max_points=max_points)
+        names, self.series = read_long_csv(
+            self.path, id_column, time_column, features, max_points=max_points
+        )
         self.splits, self.index = _split(len(self.series), seed, test_fraction, valid_fraction)
         train = [self.series[i] for i in self.index["train"]]
         mean, std = fit_statistics(self.path, names, train)
@@ -97,7 +106,8 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
             raise odepipe.DataError(
                 f"{self.path}: column '{time_column}': the times of a series span more than "
                 f"float64 holds (from below -1e308 to above 1e308); fix the times or express "
-                f"them in larger units")
+                f"them in larger units"
+            )
         if time_scale is None:
             median = float(np.median(spans))
             time_scale = median / 5.0 if median > 0 else 1.0
@@ -109,17 +119,23 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
 
     def dataset(self, split: str) -> Sequence[int]:
         if split not in self.index:
-            raise odepipe.DataError(f"the csv source has no split {split!r}; it has "
-                                    f"{', '.join(self.splits)}")
+            raise odepipe.DataError(
+                f"the csv source has no split {split!r}; it has {', '.join(self.splits)}"
+            )
         return list(self.index[split])
 
     def collate(self, items: Sequence[int]) -> Batch:
         if len(items) == 0:  # e.g. the end-of-run plot when there is no test split
             D = len(self.codec.features)
-            return Batch(times=torch.zeros(1), values=torch.zeros(0, 1, D),
-                         mask=torch.zeros(0, 1, D),
-                         extras={"index": torch.zeros(0, dtype=torch.long),
-                                 "length": torch.zeros(0, dtype=torch.long)})
+            return Batch(
+                times=torch.zeros(1),
+                values=torch.zeros(0, 1, D),
+                mask=torch.zeros(0, 1, D),
+                extras={
+                    "index": torch.zeros(0, dtype=torch.long),
+                    "length": torch.zeros(0, dtype=torch.long),
+                },
+            )
         chosen = [self.series[i] for i in items]
         batch = self.codec.to_batch(chosen)
         batch.extras["index"] = torch.as_tensor(list(items), dtype=torch.long)
@@ -131,8 +147,7 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
 
     def state(self) -> Dict[str, Any]:
         """The fitted preprocessing, written to summary.json so a reloaded run can be checked."""
-        return {**self.codec.state(),
-                "series": {k: len(v) for k, v in self.index.items()}}
+        return {**self.codec.state(), "series": {k: len(v) for k, v in self.index.items()}}
 
     # -- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -153,12 +168,14 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
         nothing), and the mask ``(B, T, D)`` of the entries left out."""
         mask = batch.mask  # (B, T, D)
         lengths = batch.extras["length"].to(mask.device)  # (B,)
-        cut = torch.where(lengths >= 2, lengths - (self.holdout * lengths).floor().clamp(min=1),
-                          lengths).unsqueeze(1)  # (B, 1)
+        cut = torch.where(
+            lengths >= 2, lengths - (self.holdout * lengths).floor().clamp(min=1), lengths
+        ).unsqueeze(1)  # (B, 1)
         steps = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)  # (1, T)
         seen = (steps < cut).to(mask.dtype).unsqueeze(-1)  # (B, T, 1)
-        seed = Batch(times=batch.times, values=batch.values * seen, mask=mask * seen,
-                     extras=batch.extras)
+        seed = Batch(
+            times=batch.times, values=batch.values * seen, mask=mask * seen, extras=batch.extras
+        )
         return seed, mask * (1 - seen)
 
     @torch.no_grad()
@@ -168,13 +185,16 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
         chosen = batch.extras["index"].tolist()[:MAX_SERIES]
         if not chosen:
             return
-        plot_series(os.path.join(out_dir, "series.png"), self.codec,
-                    self.holdout_panels(model, self.collate(chosen)),
-                    title=f"test series: the model sees the first {1 - self.holdout:.0%} of each "
-                          f"series' points (shaded) and predicts the rest\n(mean of "
-                          f"{PLOT_SAMPLES} posterior draws of z0 ± 1 predictive std; errors in "
-                          f"normalized units, as test_extrap_mse)",
-                    error_name="held-out MSE")
+        plot_series(
+            os.path.join(out_dir, "series.png"),
+            self.codec,
+            self.holdout_panels(model, self.collate(chosen)),
+            title=f"test series: the model sees the first {1 - self.holdout:.0%} of each "
+            f"series' points (shaded) and predicts the rest\n(mean of "
+            f"{PLOT_SAMPLES} posterior draws of z0 ± 1 predictive std; errors in "
+            f"normalized units, as test_extrap_mse)",
+            error_name="held-out MSE",
+        )
 
     @torch.no_grad()
     def holdout_panels(self, model: Any, batch: Batch, points: int = 200) -> List[Panel]:
@@ -196,9 +216,18 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
         panels = []
         for i, (s, cut) in enumerate(zip(chosen, cuts)):
             seen, held = _part(s, 0, cut), _part(s, cut, len(s.times))
-            panels.append(Panel(s.id, rel[i] + s.times[0], mean_file[i], std_file[i], seen=seen,
-                                truth=held if len(held.times) else None,
-                                seen_until=float(seen.times[-1]), errors=errors[i]))
+            panels.append(
+                Panel(
+                    s.id,
+                    rel[i] + s.times[0],
+                    mean_file[i],
+                    std_file[i],
+                    seen=seen,
+                    truth=held if len(held.times) else None,
+                    seen_until=float(seen.times[-1]),
+                    errors=errors[i],
+                )
+            )
         return panels
 
     def sample(self, model: Any, n: int, out_dir: Optional[str] = None) -> Sequence[str]:
@@ -208,8 +237,9 @@ class CSVData(DataSource, odepipe.SeriesCodecSource):
         return sample_prior(model, self.codec, torch.linspace(0, end, 100), n, out_dir)
 
 
-def fit_statistics(path: str, names: Sequence[str], train: Sequence[Series]
-                   ) -> Tuple[List[float], List[float]]:
+def fit_statistics(
+    path: str, names: Sequence[str], train: Sequence[Series]
+) -> Tuple[List[float], List[float]]:
     """Each feature's mean and std over the training series' observed values (std 1 for a
     constant column). A column without a value, or whose statistics overflow float64 (values
     beyond about 1e154 square to infinity), is a DataError naming the column and the fix, so
@@ -219,20 +249,29 @@ def fit_statistics(path: str, names: Sequence[str], train: Sequence[Series]
     for d, name in enumerate(names):
         column = observed[:, d][~np.isnan(observed[:, d])]
         if column.size == 0:
-            raise odepipe.DataError(f"{path}: column '{name}' has no value in the "
-                                    f"training series; drop it with data.features")
+            raise odepipe.DataError(
+                f"{path}: column '{name}' has no value in the "
+                f"training series; drop it with data.features"
+            )
         with np.errstate(over="ignore", invalid="ignore"):
             m, sd = float(column.mean()), float(column.std())
         if not (math.isfinite(m) and math.isfinite(sd)):
-            value, line = max(((float(v), ln) for s in train for v, ln in zip(s.values[:, d],
-                                                                                s.lines)
-                               if not math.isnan(v)), key=lambda p: abs(p[0]))
+            value, line = max(
+                (
+                    (float(v), ln)
+                    for s in train
+                    for v, ln in zip(s.values[:, d], s.lines)
+                    if not math.isnan(v)
+                ),
+                key=lambda p: abs(p[0]),
+            )
             raise odepipe.DataError(
                 f"{path}: column '{name}': its {'mean' if not math.isfinite(m) else 'std'} "
                 f"over the training series is not a finite float64 number (its largest value "
                 f"is {value:g}, line {line}), so the column cannot be normalized. Fix that "
                 f"value, rescale the column in the file (express it in larger units, keeping "
-                f"values below about 1e150), or leave it out with data.features")
+                f"values below about 1e150), or leave it out with data.features"
+            )
         mean.append(m)
         std.append(sd if sd > 1e-8 else 1.0)
     return mean, std
@@ -240,21 +279,23 @@ def fit_statistics(path: str, names: Sequence[str], train: Sequence[Series]
 
 def _part(series: Series, start: int, stop: int) -> Series:
     """Points ``start:stop`` of a series."""
-    return Series(series.id, series.times[start:stop], series.values[start:stop],
-                  series.lines[start:stop])
+    return Series(
+        series.id, series.times[start:stop], series.values[start:stop], series.lines[start:stop]
+    )
 
 
-def _split(n: int, seed: int, test_fraction: float, valid_fraction: float
-           ) -> Tuple[Tuple[str, ...], Dict[str, List[int]]]:
+def _split(
+    n: int, seed: int, test_fraction: float, valid_fraction: float
+) -> Tuple[Tuple[str, ...], Dict[str, List[int]]]:
     """The splits of ``n`` series: one permutation by ``seed``; test takes its head (as many as
     before the valid split existed), valid the next ``round(n * valid_fraction)``, train the
     rest (at least one series)."""
     n_test = 0 if test_fraction == 0 or n < 2 else min(n - 1, max(1, round(n * test_fraction)))
     n_valid = min(n - n_test - 1, round(n * valid_fraction))
     order = np.random.RandomState(seed).permutation(n).tolist()
-    index = {"train": sorted(order[n_test + n_valid:]), "test": sorted(order[:n_test])}
+    index = {"train": sorted(order[n_test + n_valid :]), "test": sorted(order[:n_test])}
     if n_valid > 0:
-        index["valid"] = sorted(order[n_test:n_test + n_valid])
+        index["valid"] = sorted(order[n_test : n_test + n_valid])
     splits = tuple(k for k in ("train", "valid", "test") if k in index and index[k])
     return splits, index
 
@@ -286,15 +327,19 @@ def write_example(path: str, n_series: int = 100, seed: int = 0, prefix_only: bo
         v = -amp * decay * (zeta * omega * np.cos(angle) + omega * np.sin(angle))
         x, v = x + rng.randn(len(t)) * 0.05, v + rng.randn(len(t)) * 0.05
         for tj, xj, vj in zip(t, x, v):
-            cells = [f"{xj:.4f}" if rng.rand() > 0.1 else "",
-                     f"{vj:.4f}" if rng.rand() > 0.1 else ""]
+            cells = [
+                f"{xj:.4f}" if rng.rand() > 0.1 else "",
+                f"{vj:.4f}" if rng.rand() > 0.1 else "",
+            ]
             lines.append(f"s{seed}_{i:03d},{t0 + tj:.4f},{cells[0]},{cells[1]}")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
 
-
 if __name__ == "__main__":  # python -m odepipe_plugins.series.csv_source OUT.csv [--seed-file]
-    write_example(sys.argv[1], n_series=3 if "--seed-file" in sys.argv else 100,
-                  seed=1 if "--seed-file" in sys.argv else 0,
-                  prefix_only="--seed-file" in sys.argv)
+    write_example(
+        sys.argv[1],
+        n_series=3 if "--seed-file" in sys.argv else 100,
+        seed=1 if "--seed-file" in sys.argv else 0,
+        prefix_only="--seed-file" in sys.argv,
+    )

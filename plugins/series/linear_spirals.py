@@ -11,6 +11,7 @@ points of every window (via the mask). The valid series come from a random strea
 their own, like the spirals'. Unlike the torchdiffeq spirals, every series has its own
 dynamics, so the model must infer A, not only a phase, from the observations.
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,36 +50,52 @@ class LinearSpiralData(SpiralData):
     """
 
     @odepipe.checked
-    def __init__(self, seed: int = 0, n_spirals: Count = 1000, n_test: Count = 200,
-                 n_total: Annotated[int, Range(ge=2, le=1_000_000)] = 200,
-                 n_observed: Annotated[int, Range(ge=2, le=1_000_000)] = 100,
-                 n_extrapolate: Annotated[int, Range(ge=0, le=1_000_000)] = 50,
-                 t_max: Annotated[float, Range(gt=0, le=1e6)] = 6.29 * 5,
-                 noise_std: Annotated[float, Range(ge=0, le=1e6)] = 0.02,
-                 n_irregular: Optional[Count] = None, n_valid: Optional[ValidCount] = None):
+    def __init__(
+        self,
+        seed: int = 0,
+        n_spirals: Count = 1000,
+        n_test: Count = 200,
+        n_total: Annotated[int, Range(ge=2, le=1_000_000)] = 200,
+        n_observed: Annotated[int, Range(ge=2, le=1_000_000)] = 100,
+        n_extrapolate: Annotated[int, Range(ge=0, le=1_000_000)] = 50,
+        t_max: Annotated[float, Range(gt=0, le=1e6)] = 6.29 * 5,
+        noise_std: Annotated[float, Range(ge=0, le=1e6)] = 0.02,
+        n_irregular: Optional[Count] = None,
+        n_valid: Optional[ValidCount] = None,
+    ):
         if n_total < n_observed + n_extrapolate:
             raise odepipe.DataError(
                 f"data.n_total={n_total} is shorter than data.n_observed + data.n_extrapolate "
-                f"= {n_observed + n_extrapolate}; raise data.n_total")
+                f"= {n_observed + n_extrapolate}; raise data.n_total"
+            )
         if n_irregular is not None and n_irregular > n_observed:
-            raise odepipe.DataError(f"data.n_irregular={n_irregular} is more than "
-                                    f"data.n_observed={n_observed}; use at most {n_observed}")
+            raise odepipe.DataError(
+                f"data.n_irregular={n_irregular} is more than "
+                f"data.n_observed={n_observed}; use at most {n_observed}"
+            )
         n_valid = default_valid(n_valid, n_test)
-        check_allocation(n_spirals + n_test + n_valid, n_observed + n_extrapolate,
-                         "data.n_spirals + data.n_test + data.n_valid and "
-                         "data.n_observed + data.n_extrapolate",
-                         per_point=4)  # a 2x2 matrix exponential per point
+        check_allocation(
+            n_spirals + n_test + n_valid,
+            n_observed + n_extrapolate,
+            "data.n_spirals + data.n_test + data.n_valid and data.n_observed + data.n_extrapolate",
+            per_point=4,
+        )  # a 2x2 matrix exponential per point
         grid = np.linspace(0.0, t_max, n_total)
-        draw = functools.partial(_draw_linear, grid=grid, n_observed=n_observed,
-                                 span=n_observed + n_extrapolate, noise_std=noise_std,
-                                 n_irregular=n_irregular)
+        draw = functools.partial(
+            _draw_linear,
+            grid=grid,
+            n_observed=n_observed,
+            span=n_observed + n_extrapolate,
+            noise_std=noise_std,
+            n_irregular=n_irregular,
+        )
         parts = [draw(np.random.RandomState(seed), n_spirals + n_test)]
         if n_valid:
             parts.append(draw(valid_rng(seed), n_valid))
         A, clean, noisy, ccw, mask = concat_parts(parts)
         f32 = torch.float32
         self.matrices = torch.tensor(A, dtype=f32)  # (N, 2, 2): each series' A
-        self.times = torch.tensor(grid[:n_observed + n_extrapolate] - grid[0], dtype=f32)
+        self.times = torch.tensor(grid[: n_observed + n_extrapolate] - grid[0], dtype=f32)
         self.n_observed = n_observed
         self.noisy, self.clean = torch.tensor(noisy, dtype=f32), torch.tensor(clean, dtype=f32)
         self.direction = torch.tensor(ccw.astype(int))
@@ -86,9 +103,15 @@ class LinearSpiralData(SpiralData):
         self.splits, self.index = split_index(n_spirals, n_test, n_valid)
 
 
-def _draw_linear(rng: np.random.RandomState, n: int, grid: np.ndarray, n_observed: int,
-                 span: int, noise_std: float, n_irregular: Optional[int]
-                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
+def _draw_linear(
+    rng: np.random.RandomState,
+    n: int,
+    grid: np.ndarray,
+    n_observed: int,
+    span: int,
+    noise_std: float,
+    n_irregular: Optional[int],
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """``n`` series from ``rng``: A ``(n, 2, 2)``, clean ``(n, span, 2)``, noisy
     ``(n, n_observed, 2)`` (float64), counter-clockwise ``(n,)``, mask or None."""
     x0 = rng.randn(n, 2) * 2.0
@@ -102,10 +125,12 @@ def _draw_linear(rng: np.random.RandomState, n: int, grid: np.ndarray, n_observe
     start = rng.randint(0, len(grid) - span + 1, size=n)
     rel = torch.tensor(grid[:span] - grid[0])  # (span,)
     # x(t0 + r) = expm(A r) expm(A t0) x0, all in float64
-    s0 = torch.linalg.matrix_exp(A * torch.tensor(grid[start]).view(n, 1, 1)) \
-        @ torch.tensor(x0).unsqueeze(-1)  # (n, 2, 1)
-    clean = (torch.linalg.matrix_exp(A.unsqueeze(1) * rel.view(1, span, 1, 1))
-             @ s0.unsqueeze(1)).squeeze(-1)  # (n, span, 2)
+    s0 = torch.linalg.matrix_exp(A * torch.tensor(grid[start]).view(n, 1, 1)) @ torch.tensor(
+        x0
+    ).unsqueeze(-1)  # (n, 2, 1)
+    clean = (
+        torch.linalg.matrix_exp(A.unsqueeze(1) * rel.view(1, span, 1, 1)) @ s0.unsqueeze(1)
+    ).squeeze(-1)  # (n, span, 2)
     noisy = clean[:, :n_observed] + torch.tensor(rng.randn(n, n_observed, 2)) * noise_std
     mask = irregular_mask(rng, n, n_observed, n_irregular)
     return A.numpy(), clean.numpy(), noisy.numpy(), ccw, mask

@@ -5,6 +5,7 @@ The std combines both sources of doubt (the law of total variance): how much the
 of the draws disagree, and the decoder's own noise (a Normal decoder's std), so the band is
 what one new observation would scatter by, not only how unsure the encoder is.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,9 +21,13 @@ PLOT_SAMPLES = 8
 
 
 @torch.no_grad()
-def posterior_predictive(model: Any, seed: Batch, times: torch.Tensor,
-                         samples: int = PLOT_SAMPLES, generator_seed: int = 0
-                         ) -> Tuple[torch.Tensor, torch.Tensor]:
+def posterior_predictive(
+    model: Any,
+    seed: Batch,
+    times: torch.Tensor,
+    samples: int = PLOT_SAMPLES,
+    generator_seed: int = 0,
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Encodes ``seed``, draws ``samples`` z0 per series (the same draws for the same seed and
     ``generator_seed``) and decodes each over ``times`` (``(T,)`` or per-sample ``(B, T)``).
 

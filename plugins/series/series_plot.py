@@ -7,6 +7,7 @@ figure has it, the truth it is scored on (hollow markers) with that panel's erro
 Used for the csv source's ``plots/series.png``, ``odepipe extrapolate``'s plot and
 ``odepipe sample``'s ``samples.png``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,8 +48,9 @@ class Panel:
     errors: Optional[Sequence[float]] = None
 
 
-def draw_series(codec: SeriesCodec, panels: Sequence[Panel], title: str,
-                error_name: str = "error") -> Any:
+def draw_series(
+    codec: SeriesCodec, panels: Sequence[Panel], title: str, error_name: str = "error"
+) -> Any:
     """The matplotlib ``Figure``: a grid of features x series with one shared legend."""
     plt = odepipe.pyplot()
     shown = list(panels)[:MAX_SERIES]
@@ -69,8 +71,9 @@ def draw_series(codec: SeriesCodec, panels: Sequence[Panel], title: str,
                 handles.append(h)
                 labels.append(label)
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8,
-                   frameon=False)
+        fig.legend(
+            handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False
+        )
     left_out = []
     if len(panels) > len(shown):
         left_out.append(f"the first {len(shown)} of {len(panels)} series")
@@ -81,21 +84,29 @@ def draw_series(codec: SeriesCodec, panels: Sequence[Panel], title: str,
     return fig
 
 
-def _draw_panel(ax: Any, panel: Panel, d: int, name: str, time_name: str,
-                error_name: str) -> None:
+def _draw_panel(ax: Any, panel: Panel, d: int, name: str, time_name: str, error_name: str) -> None:
     """Feature ``d`` of one series: window, band, mean, observed and truth points."""
     if panel.seen_until is not None:
-        ax.axvspan(panel.times[0], panel.seen_until, color=WINDOW, zorder=0,
-                   label="observed window")
+        ax.axvspan(
+            panel.times[0], panel.seen_until, color=WINDOW, zorder=0, label="observed window"
+        )
         ax.axvline(panel.seen_until, color="k", ls=":", lw=1)
     mean = panel.mean[:, d]
     if panel.std is not None:
-        ax.fill_between(panel.times, mean - panel.std[:, d], mean + panel.std[:, d],
-                        color="C0", alpha=0.25, lw=0, label="± 1 predictive std")
+        ax.fill_between(
+            panel.times,
+            mean - panel.std[:, d],
+            mean + panel.std[:, d],
+            color="C0",
+            alpha=0.25,
+            lw=0,
+            label="± 1 predictive std",
+        )
     ax.plot(panel.times, mean, color="C0", label="prediction (mean)")
-    for points, style in ((panel.seen, dict(color="k", label="observed points")),
-                          (panel.truth, dict(facecolors="none", edgecolors="C3",
-                                             label="held-out truth"))):
+    for points, style in (
+        (panel.seen, dict(color="k", label="observed points")),
+        (panel.truth, dict(facecolors="none", edgecolors="C3", label="held-out truth")),
+    ):
         if points is not None:
             keep = ~np.isnan(points.values[:, d])
             ax.scatter(points.times[keep], points.values[keep, d], s=14, zorder=3, **style)
@@ -105,8 +116,9 @@ def _draw_panel(ax: Any, panel: Panel, d: int, name: str, time_name: str,
     ax.set(title=heading, xlabel=time_name, ylabel=name)
 
 
-def plot_series(path: str, codec: SeriesCodec, panels: Sequence[Panel], title: str,
-                error_name: str = "error") -> str:
+def plot_series(
+    path: str, codec: SeriesCodec, panels: Sequence[Panel], title: str, error_name: str = "error"
+) -> str:
     """Writes the figure of :func:`draw_series` to ``path`` (a .png); returns the path."""
     plt = odepipe.pyplot()
     fig = draw_series(codec, panels, title, error_name)

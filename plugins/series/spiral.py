@@ -13,6 +13,7 @@ time grid ``linspace(0, 6*pi, 500)[:100]``.
 The valid spirals are drawn like the test ones but from a random stream of their own
 (:func:`valid_rng`), so adding them left every seed's train and test spirals as they were.
 """
+
 from __future__ import annotations
 
 import functools
@@ -45,7 +46,8 @@ def check_allocation(n_series: int, span: int, keys: str, per_point: int = 2) ->
         raise odepipe.DataError(
             f"{keys} ask for {n_series} series of {span} points, {values} values (about "
             f"{values * 40 / 2**30:.0f} GiB while the data is generated); the limit is "
-            f"{MAX_VALUES}: lower data.n_spirals or the points per series")
+            f"{MAX_VALUES}: lower data.n_spirals or the points per series"
+        )
 
 
 def spiral_curves(n_total: int, start: float, stop: float, a: float, b: float) -> np.ndarray:
@@ -70,8 +72,9 @@ def valid_rng(seed: int) -> np.random.RandomState:
     return np.random.RandomState([seed, VALID_STREAM])
 
 
-def split_index(n_train: int, n_test: int, n_valid: int
-                ) -> Tuple[Tuple[str, ...], Dict[str, range]]:
+def split_index(
+    n_train: int, n_test: int, n_valid: int
+) -> Tuple[Tuple[str, ...], Dict[str, range]]:
     """Splits and their item ranges: train first, then test, then valid (the order drawn)."""
     n = n_train + n_test
     index = {"train": range(n_train), "test": range(n_train, n)}
@@ -81,16 +84,23 @@ def split_index(n_train: int, n_test: int, n_valid: int
     return ("train", "valid", "test"), index
 
 
-def concat_parts(parts: Sequence[Tuple[Optional[np.ndarray], ...]]
-                 ) -> Tuple[Optional[np.ndarray], ...]:
+def concat_parts(
+    parts: Sequence[Tuple[Optional[np.ndarray], ...]],
+) -> Tuple[Optional[np.ndarray], ...]:
     """Joins the arrays drawn for each stream along items, field by field (None stays None)."""
-    return tuple(None if fields[0] is None else np.concatenate(fields)
-                 for fields in zip(*parts))
+    return tuple(None if fields[0] is None else np.concatenate(fields) for fields in zip(*parts))
 
 
-def _draw_spirals(rng: np.random.RandomState, n_train: int, n_held: int, curves: np.ndarray,
-                  n_observed: int, span: int, noise_std: float, n_irregular: Optional[int]
-                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
+def _draw_spirals(
+    rng: np.random.RandomState,
+    n_train: int,
+    n_held: int,
+    curves: np.ndarray,
+    n_observed: int,
+    span: int,
+    noise_std: float,
+    n_irregular: Optional[int],
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """``n_train`` training spirals then ``n_held`` held-out ones (test or valid), from ``rng``:
     clean ``(N, span, 2)``, noisy ``(N, n_observed, 2)``, direction ``(N,)``, mask or None."""
     n_total = curves.shape[1]
@@ -98,18 +108,22 @@ def _draw_spirals(rng: np.random.RandomState, n_train: int, n_held: int, curves:
     # Training spirals start where the example's do, t0 in [n_observed, n_total - n_observed),
     # so training covers the whole curve; held-out spirals start early enough that their
     # continuation exists on the curve (past its end it is NaN).
-    t0 = np.concatenate([
-        rng.randint(n_observed, n_total - n_observed, size=n_train),
-        rng.randint(n_observed, n_total - span + 1, size=n_held)])
+    t0 = np.concatenate(
+        [
+            rng.randint(n_observed, n_total - n_observed, size=n_train),
+            rng.randint(n_observed, n_total - span + 1, size=n_held),
+        ]
+    )
     direction = (rng.rand(n) > 0.5).astype(int)  # 1 = counter-clockwise
     padded = np.concatenate([curves, np.full((2, span, 2), np.nan)], axis=1)
-    clean = np.stack([padded[d, i:i + span] for d, i in zip(direction, t0)])  # (N, span, 2)
+    clean = np.stack([padded[d, i : i + span] for d, i in zip(direction, t0)])  # (N, span, 2)
     noisy = clean[:, :n_observed] + rng.randn(n, n_observed, 2) * noise_std
     return clean, noisy, direction, irregular_mask(rng, n, n_observed, n_irregular)
 
 
-def irregular_mask(rng: np.random.RandomState, n: int, n_observed: int,
-                   n_irregular: Optional[int]) -> Optional[np.ndarray]:
+def irregular_mask(
+    rng: np.random.RandomState, n: int, n_observed: int, n_irregular: Optional[int]
+) -> Optional[np.ndarray]:
     """``(n, n_observed)``: 1 at ``n_irregular`` random points of each series (None: all)."""
     if n_irregular is None:
         return None
@@ -135,39 +149,59 @@ class SpiralData(DataSource, odepipe.SeriesCodecSource):
     """
 
     @odepipe.checked
-    def __init__(self, seed: int = 0, n_spirals: Count = 1000, n_test: Count = 200,
-                 n_total: Annotated[int, Range(ge=5, le=1_000_000)] = 500,
-                 n_observed: Annotated[int, Range(ge=2, le=1_000_000)] = 100,
-                 n_extrapolate: Annotated[int, Range(ge=0, le=1_000_000)] = 100,
-                 noise_std: Annotated[float, Range(ge=0, le=1e6)] = 0.3,
-                 start: Coordinate = 0.0, stop: Coordinate = 6 * math.pi,
-                 a: Coordinate = 0.0, b: Coordinate = 0.3, n_irregular: Optional[Count] = None,
-                 n_valid: Optional[ValidCount] = None):
+    def __init__(
+        self,
+        seed: int = 0,
+        n_spirals: Count = 1000,
+        n_test: Count = 200,
+        n_total: Annotated[int, Range(ge=5, le=1_000_000)] = 500,
+        n_observed: Annotated[int, Range(ge=2, le=1_000_000)] = 100,
+        n_extrapolate: Annotated[int, Range(ge=0, le=1_000_000)] = 100,
+        noise_std: Annotated[float, Range(ge=0, le=1e6)] = 0.3,
+        start: Coordinate = 0.0,
+        stop: Coordinate = 6 * math.pi,
+        a: Coordinate = 0.0,
+        b: Coordinate = 0.3,
+        n_irregular: Optional[Count] = None,
+        n_valid: Optional[ValidCount] = None,
+    ):
         if n_total < 2 * n_observed + max(n_extrapolate, 1):
             raise odepipe.DataError(
                 f"data.n_total={n_total} is too short for data.n_observed={n_observed} and "
                 f"data.n_extrapolate={n_extrapolate}; use data.n_total >= "
-                f"{2 * n_observed + max(n_extrapolate, 1)}")
+                f"{2 * n_observed + max(n_extrapolate, 1)}"
+            )
         if n_irregular is not None and n_irregular > n_observed:
-            raise odepipe.DataError(f"data.n_irregular={n_irregular} is more than "
-                                    f"data.n_observed={n_observed}; use at most {n_observed}")
+            raise odepipe.DataError(
+                f"data.n_irregular={n_irregular} is more than "
+                f"data.n_observed={n_observed}; use at most {n_observed}"
+            )
         if not stop > start:
-            raise odepipe.DataError(f"data.stop={stop} must be above data.start={start}: the "
-                                    f"curve is sampled from start to stop")
+            raise odepipe.DataError(
+                f"data.stop={stop} must be above data.start={start}: the "
+                f"curve is sampled from start to stop"
+            )
         n_valid = default_valid(n_valid, n_test)
-        check_allocation(n_spirals + n_test + n_valid, n_observed + n_extrapolate,
-                         "data.n_spirals + data.n_test + data.n_valid and "
-                         "data.n_observed + data.n_extrapolate")
+        check_allocation(
+            n_spirals + n_test + n_valid,
+            n_observed + n_extrapolate,
+            "data.n_spirals + data.n_test + data.n_valid and data.n_observed + data.n_extrapolate",
+        )
         curves = spiral_curves(n_total, start, stop, a, b)
-        draw = functools.partial(_draw_spirals, curves=curves, n_observed=n_observed,
-                                 span=n_observed + n_extrapolate, noise_std=noise_std,
-                                 n_irregular=n_irregular)
+        draw = functools.partial(
+            _draw_spirals,
+            curves=curves,
+            n_observed=n_observed,
+            span=n_observed + n_extrapolate,
+            noise_std=noise_std,
+            n_irregular=n_irregular,
+        )
         parts = [draw(np.random.RandomState(seed), n_spirals, n_test)]
         if n_valid:
             parts.append(draw(valid_rng(seed), 0, n_valid))
         clean, noisy, direction, mask = concat_parts(parts)
         grid = np.linspace(start, stop, num=n_total)
-        self.times = torch.tensor(grid[:n_observed + n_extrapolate] - grid[0], dtype=torch.float32)
+        self.times = torch.tensor(grid[: n_observed + n_extrapolate] - grid[0], dtype=torch.float32)
         self.n_observed = n_observed
         self.noisy = torch.tensor(noisy, dtype=torch.float32)
         self.clean = torch.tensor(clean, dtype=torch.float32)
@@ -188,8 +222,12 @@ class SpiralData(DataSource, odepipe.SeriesCodecSource):
             times=self.times[:T],
             values=self.noisy[idx],
             mask=None if self.mask is None else self.mask[idx],
-            extras={"clean": self.clean[idx, :T], "future": self.clean[idx, T:],
-                    "future_times": self.times[T:], "direction": self.direction[idx]},
+            extras={
+                "clean": self.clean[idx, :T],
+                "future": self.clean[idx, T:],
+                "future_times": self.times[T:],
+                "direction": self.direction[idx],
+            },
         )
 
     @torch.no_grad()
@@ -198,7 +236,7 @@ class SpiralData(DataSource, odepipe.SeriesCodecSource):
         out = {"recon_mse_clean": _mse_sum(recon, batch.extras["clean"])}
         if batch.extras["future"].shape[1]:
             times = torch.cat([batch.times, batch.extras["future_times"]])
-            pred = model.extrapolate(batch, times)[:, batch.times.shape[0]:]
+            pred = model.extrapolate(batch, times)[:, batch.times.shape[0] :]
             out["extrap_mse"] = _mse_sum(pred, batch.extras["future"])
         return out
 

@@ -6,6 +6,7 @@ Bottom: x and y over time, the observed window shaded, the prediction's mean ove
 posterior draws of z0 with a band of one predictive std. The column's title gives that spiral's
 extrapolation MSE at the posterior mean, the per-item figure whose average is ``test_extrap_mse``.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,9 +31,12 @@ def first_items(batch: Batch, n: int) -> Batch:
     def cut(x: Any) -> Any:
         return x[:n] if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == B else x
 
-    return Batch(times=batch.times, values=cut(batch.values), mask=cut(batch.mask),
-                 extras={k: v if k == "future_times" else cut(v)
-                         for k, v in batch.extras.items()})
+    return Batch(
+        times=batch.times,
+        values=cut(batch.values),
+        mask=cut(batch.mask),
+        extras={k: v if k == "future_times" else cut(v) for k, v in batch.extras.items()},
+    )
 
 
 def observed_rows(batch: Batch, i: int) -> torch.Tensor:
@@ -44,8 +48,9 @@ def observed_rows(batch: Batch, i: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def draw_spirals(model: Any, batch: Batch, title: str = "test spirals",
-                 samples: int = PLOT_SAMPLES) -> Any:
+def draw_spirals(
+    model: Any, batch: Batch, title: str = "test spirals", samples: int = PLOT_SAMPLES
+) -> Any:
     """The figure (matplotlib ``Figure``) for up to :data:`PANELS` items of ``batch``."""
     plt = odepipe.pyplot()
     batch = first_items(batch, min(PANELS, batch.size))
@@ -56,10 +61,12 @@ def draw_spirals(model: Any, batch: Batch, title: str = "test spirals",
     future = batch.extras["future"].cpu()  # (n, F, 2)
     errors: List[Optional[float]] = [
         float(((at_mean[i, T:] - future[i]) ** 2).mean()) if future.shape[1] else None
-        for i in range(n)]
+        for i in range(n)
+    ]
     t = times.cpu().numpy()
-    fig, axes = plt.subplots(2, n, figsize=(4.2 * n, 8.2), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 2]})
+    fig, axes = plt.subplots(
+        2, n, figsize=(4.2 * n, 8.2), squeeze=False, gridspec_kw={"height_ratios": [3, 2]}
+    )
     for i in range(n):
         truth = torch.cat([batch.extras["clean"][i].cpu(), future[i]])  # (T + F, 2)
         seen = observed_rows(batch, i)
@@ -70,20 +77,44 @@ def draw_spirals(model: Any, batch: Batch, title: str = "test spirals",
         plane.plot(truth[:, 0], truth[:, 1], color=TRUTH, lw=1.2, label="truth")
         plane.scatter(obs[:, 0], obs[:, 1], s=7, c=OBSERVED, label="observed points", zorder=3)
         plane.plot(mean[i, :T, 0], mean[i, :T, 1], color="C3", label="prediction, observed window")
-        plane.plot(mean[i, T - 1:, 0], mean[i, T - 1:, 1], "C0--", label="prediction, extrapolated")
-        plane.plot(mean[i, T - 1, 0], mean[i, T - 1, 1], "o", mfc="none", mec="k", ms=9,
-                   label="end of the observed window")
+        plane.plot(
+            mean[i, T - 1 :, 0], mean[i, T - 1 :, 1], "C0--", label="prediction, extrapolated"
+        )
+        plane.plot(
+            mean[i, T - 1, 0],
+            mean[i, T - 1, 1],
+            "o",
+            mfc="none",
+            mec="k",
+            ms=9,
+            label="end of the observed window",
+        )
         plane.set(xlabel="x", ylabel="y", title=f"spiral {i + 1} ({turn}){error}")
         plane.set_aspect("equal", adjustable="datalim")
         series.axvspan(t[0], t[T - 1], color=WINDOW, label="observed window", zorder=0)
         series.axvline(t[T - 1], color="k", ls=":", lw=1)
         for d, (name, color) in enumerate((("x", "C0"), ("y", "C1"))):
             series.plot(t, truth[:, d], color=TRUTH, lw=1.2)
-            series.fill_between(t, mean[i, :, d] - std[i, :, d], mean[i, :, d] + std[i, :, d],
-                                color=color, alpha=0.25, lw=0, label=f"{name}: ± 1 predictive std")
+            series.fill_between(
+                t,
+                mean[i, :, d] - std[i, :, d],
+                mean[i, :, d] + std[i, :, d],
+                color=color,
+                alpha=0.25,
+                lw=0,
+                label=f"{name}: ± 1 predictive std",
+            )
             series.plot(t, mean[i, :, d], color=color, label=f"{name}: mean of {samples} draws")
-            series.scatter(t[:T][seen.numpy()], obs[:, d], s=5, color=color, edgecolors="k",
-                           linewidths=0.3, label=f"{name}: observed points", zorder=3)
+            series.scatter(
+                t[:T][seen.numpy()],
+                obs[:, d],
+                s=5,
+                color=color,
+                edgecolors="k",
+                linewidths=0.3,
+                label=f"{name}: observed points",
+                zorder=3,
+            )
         series.set(xlabel="time t", ylabel="x, y", title=f"spiral {i + 1} over time")
     handles, labels = [], []
     for ax in (axes[0][0], axes[1][0]):
@@ -91,11 +122,14 @@ def draw_spirals(model: Any, batch: Batch, title: str = "test spirals",
             if label not in labels:
                 handles.append(h)
                 labels.append(label)
-    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8,
-               frameon=False)
-    fig.suptitle(f"{title}: truth, observations and the model's prediction\n(mean of {samples} "
-                 f"posterior draws of z0 ± 1 predictive std; errors at the posterior mean, "
-                 f"as test_extrap_mse)")
+    fig.legend(
+        handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False
+    )
+    fig.suptitle(
+        f"{title}: truth, observations and the model's prediction\n(mean of {samples} "
+        f"posterior draws of z0 ± 1 predictive std; errors at the posterior mean, "
+        f"as test_extrap_mse)"
+    )
     fig.tight_layout(rect=(0, 0.09, 1, 0.93))
     return fig
 

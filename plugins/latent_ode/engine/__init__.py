@@ -17,6 +17,7 @@ Public API::
     SolverFailure     # RuntimeError with .reason in {"underflow", "non_finite", "max_num_steps"}
     FIXED_METHODS, ADAPTIVE_METHODS
 """
+
 from __future__ import annotations
 
 from .adaptive import solve_adaptive
@@ -28,5 +29,12 @@ from .tableaus import ADAPTIVE, FIXED
 FIXED_METHODS = tuple(FIXED)
 ADAPTIVE_METHODS = tuple(ADAPTIVE)
 
-__all__ = ["solve_fixed", "solve_adaptive", "solve_fixed_adjoint", "NFECounter", "SolverFailure",
-           "FIXED_METHODS", "ADAPTIVE_METHODS"]
+__all__ = [
+    "solve_fixed",
+    "solve_adaptive",
+    "solve_fixed_adjoint",
+    "NFECounter",
+    "SolverFailure",
+    "FIXED_METHODS",
+    "ADAPTIVE_METHODS",
+]

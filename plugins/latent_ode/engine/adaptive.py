@@ -8,6 +8,7 @@ O(T^2 B L)); all outputs inside one step come from one dense-output matmul; the 
 is computed under no_grad (it steers the steps, the loss never sees it). Outputs are built
 time-major and returned as a batch-first view, as odepipe's torchdiffeq wrapper returns them.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,10 +24,18 @@ from .stepper import Field, combine
 from .tableaus import ADAPTIVE, Tableau, lookup
 
 
-def solve_adaptive(func: Field, z0: torch.Tensor, times: torch.Tensor, method: str = "dopri5",
-                   rtol: float = 1e-7, atol: float = 1e-9, max_num_steps: Optional[int] = None,
-                   counter: Optional[object] = None, first_step: Optional[float] = None,
-                   controller: str = "i") -> torch.Tensor:
+def solve_adaptive(
+    func: Field,
+    z0: torch.Tensor,
+    times: torch.Tensor,
+    method: str = "dopri5",
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    max_num_steps: Optional[int] = None,
+    counter: Optional[object] = None,
+    first_step: Optional[float] = None,
+    controller: str = "i",
+) -> torch.Tensor:
     """Solve dz/dt = func(t, z) with error control; returns (B, T, L), batch first.
 
     ``rtol``/``atol`` as torchdiffeq (defaults too); the error norm covers the whole (B, L)
@@ -60,37 +69,62 @@ class _Adaptive:
     def fail(self, reason: str, message: str, t: float, dt: float, steps: int) -> SolverFailure:
         return SolverFailure(reason, message, t=t, dt=dt, steps=steps)
 
-    def run(self, tl: List[float], max_num_steps: Optional[int], first_step: Optional[float],
-            controller: str) -> torch.Tensor:
+    def run(
+        self,
+        tl: List[float],
+        max_num_steps: Optional[int],
+        first_step: Optional[float],
+        controller: str,
+    ) -> torch.Tensor:
         tab, z0 = self.tab, self.z0
         if not bool(torch.isfinite(z0).all()):
-            raise self.fail("non_finite", "non-finite values in the initial state z0", tl[0],
-                            math.nan, 0)
-        chunks: List[torch.Tensor] = [z0.unsqueeze(0)]          # time-major pieces
+            raise self.fail(
+                "non_finite", "non-finite values in the initial state z0", tl[0], math.nan, 0
+            )
+        chunks: List[torch.Tensor] = [z0.unsqueeze(0)]  # time-major pieces
         t, y0, j = tl[0], z0, 1
         if len(tl) == 1:
             return torch.cat(chunks, dim=0).transpose(0, 1)
         k0 = self.f(torch.tensor(t, **self.opts), y0)
-        dt = float(first_step) if first_step is not None else initial_step(
-            self.f, t, y0, k0, tab.order, self.rtol, self.atol)
+        dt = (
+            float(first_step)
+            if first_step is not None
+            else initial_step(self.f, t, y0, k0, tab.order, self.rtol, self.atol)
+        )
         ctrl = Controller(tab.order, controller)
         steps, nonfinite = 0, False
         while j < len(tl):
             if max_num_steps is not None and steps >= max_num_steps:
-                raise self.fail("max_num_steps", f"max_num_steps exceeded ({steps}>="
-                                f"{max_num_steps}) at t={t:.6g}, dt={dt:.3g}", t, dt, steps)
+                raise self.fail(
+                    "max_num_steps",
+                    f"max_num_steps exceeded ({steps}>={max_num_steps}) at t={t:.6g}, dt={dt:.3g}",
+                    t,
+                    dt,
+                    steps,
+                )
             if not (math.isfinite(dt) and t + dt > t):
                 if nonfinite:
-                    raise self.fail("non_finite", f"non-finite values in the state near "
-                                    f"t={t:.6g}: trial steps stayed non-finite down to "
-                                    f"dt={dt:.3g}", t, dt, steps)
-                raise self.fail("underflow", f"underflow in dt {dt:.3g} at t={t:.6g} after "
-                                f"{steps} steps", t, dt, steps)
+                    raise self.fail(
+                        "non_finite",
+                        f"non-finite values in the state near "
+                        f"t={t:.6g}: trial steps stayed non-finite down to "
+                        f"dt={dt:.3g}",
+                        t,
+                        dt,
+                        steps,
+                    )
+                raise self.fail(
+                    "underflow",
+                    f"underflow in dt {dt:.3g} at t={t:.6g} after {steps} steps",
+                    t,
+                    dt,
+                    steps,
+                )
             steps += 1
             t1 = t + dt
             ts = torch.tensor([t + c * dt for c in tab.c], **self.opts).unbind(0)
             ks = [k0]
-            for i in range(1, tab.stages):               # the last stage sits on y1 (FSAL)
+            for i in range(1, tab.stages):  # the last stage sits on y1 (FSAL)
                 yi = combine(y0, ks, tab.a_nz[i], dt)
                 ks.append(self.f(ts[i], yi))
             y1 = yi
@@ -98,7 +132,7 @@ class _Adaptive:
                 err = combine(torch.zeros_like(y0), ks, self.err_weights, dt)
             ratio = error_ratio(err, y0, y1, self.rtol, self.atol)
             nonfinite = not math.isfinite(ratio)
-            if nonfinite:                                # a rejection that shrinks hard
+            if nonfinite:  # a rejection that shrinks hard
                 dt *= ctrl.dfactor
                 continue
             if ratio <= 1.0:

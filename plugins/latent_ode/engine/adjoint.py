@@ -18,6 +18,7 @@ again to rebuild each chunk (``counter.recompute``, with the reruns); chunks of 
 amortise the cost of an ``autograd.grad`` call, which is what a per-step adjoint pays most for
 on small batches.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,9 +36,16 @@ from .tableaus import Tableau
 STORE_ALL = 32
 
 
-def solve_fixed_adjoint(func: Field, z0: torch.Tensor, times: torch.Tensor, method: str = "rk4",
-                        params: Sequence[torch.Tensor] = (), step_size: Optional[float] = None,
-                        counter: Optional[object] = None, chunk_steps: int = 8) -> torch.Tensor:
+def solve_fixed_adjoint(
+    func: Field,
+    z0: torch.Tensor,
+    times: torch.Tensor,
+    method: str = "rk4",
+    params: Sequence[torch.Tensor] = (),
+    step_size: Optional[float] = None,
+    counter: Optional[object] = None,
+    chunk_steps: int = 8,
+) -> torch.Tensor:
     """:func:`solve_fixed` (same grid, same outputs to the bit) differentiated by the discrete
     adjoint. ``params``: the tensors ``func`` uses that need gradients (torchdiffeq's
     ``adjoint_params``; tensors not listed get none). ``func`` runs under no_grad in the forward
@@ -46,14 +54,29 @@ def solve_fixed_adjoint(func: Field, z0: torch.Tensor, times: torch.Tensor, meth
     ``chunk_steps``: steps whose graph the backward holds at once (memory vs. per-call cost)."""
     if chunk_steps < 1:
         raise ValueError(f"chunk_steps must be >= 1, got {chunk_steps}")
-    return _FixedAdjoint.apply(func, fixed_tableau(method), make_plan(times, step_size), counter,
-                               int(chunk_steps), z0, *tuple(params))
+    return _FixedAdjoint.apply(
+        func,
+        fixed_tableau(method),
+        make_plan(times, step_size),
+        counter,
+        int(chunk_steps),
+        z0,
+        *tuple(params),
+    )
 
 
 class _FixedAdjoint(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, func: Field, tab: Tableau, plan: GridPlan, counter: Optional[object],
-                chunk: int, z0: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx,
+        func: Field,
+        tab: Tableau,
+        plan: GridPlan,
+        counter: Optional[object],
+        chunk: int,
+        z0: torch.Tensor,
+        *params: torch.Tensor,
+    ) -> torch.Tensor:
         last = plan.needed[-1]
         ts = plan.stage_times(tab.c, z0)
         states = integrate(func, tab, z0, plan, set(plan.needed), stop=last, ts=ts)
@@ -63,7 +86,7 @@ class _FixedAdjoint(torch.autograd.Function):
         kept = {n: states[n] for n, w in zip(plan.lo, plan.w) if w and n}
         ctx.func, ctx.tab, ctx.plan, ctx.counter, ctx.chunk = func, tab, plan, counter, chunk
         ctx.ts, ctx.kept = ts, kept
-        ctx.save_for_backward(out, z0, *params)   # saved: in-place edits are caught
+        ctx.save_for_backward(out, z0, *params)  # saved: in-place edits are caught
         return out
 
     @staticmethod
@@ -89,13 +112,19 @@ class _FixedAdjoint(torch.autograd.Function):
                     y = y_a.detach().requires_grad_(True)
                     cur, sinks, sink_grads = y, [], []
                     for n in range(a, b):
-                        cur, _ = step(ctx.func, tab, cur, plan.grid[n + 1] - plan.grid[n],
-                                      ctx.ts[n * s:(n + 1) * s])
+                        cur, _ = step(
+                            ctx.func,
+                            tab,
+                            cur,
+                            plan.grid[n + 1] - plan.grid[n],
+                            ctx.ts[n * s : (n + 1) * s],
+                        )
                         if n + 1 < b and n + 1 in incoming:
                             sinks.append(cur)
                             sink_grads.append(incoming.pop(n + 1))
-                    grads = torch.autograd.grad([cur] + sinks, (y,) + wrt, [adj] + sink_grads,
-                                                allow_unused=True)
+                    grads = torch.autograd.grad(
+                        [cur] + sinks, (y,) + wrt, [adj] + sink_grads, allow_unused=True
+                    )
                 adj = grads[0]
                 if a in incoming:
                     adj = adj + incoming.pop(a)
@@ -117,12 +146,12 @@ def _segments(marks: List[int], last: int, chunk: int) -> List[Tuple[int, int]]:
     a = prev = marks[0]
     for q in marks[1:] + [last]:
         p = prev
-        if q - a <= chunk:                    # the current chunk can take this interval too
+        if q - a <= chunk:  # the current chunk can take this interval too
             prev = q
             continue
         if a < p:
             out.append((a, p))
-        if q - p > chunk:                     # a long interval: its own segment, split later
+        if q - p > chunk:  # a long interval: its own segment, split later
             out.append((p, q))
             a = q
         else:
@@ -140,22 +169,29 @@ class _Rerun:
         self.func, self.tab, self.plan, self.ts, self.chunk = func, tab, plan, ts, chunk
         self.steps = 0
 
-    def pieces(self, p: int, q: int, y_p: torch.Tensor
-               ) -> Iterator[Tuple[int, int, torch.Tensor]]:
+    def pieces(self, p: int, q: int, y_p: torch.Tensor) -> Iterator[Tuple[int, int, torch.Tensor]]:
         """(a, b, y_a) for chunks covering [p, q), last chunk first, each <= ``chunk`` steps."""
         k = q - p
         n = math.ceil(k / self.chunk)
         if n == 1:
             yield p, q, y_p
             return
-        if n <= STORE_ALL:                    # balanced chunks, their starts from one rerun
+        if n <= STORE_ALL:  # balanced chunks, their starts from one rerun
             size, nested = math.ceil(k / n), False
-        else:                                 # super-chunks of whole chunks, then recurse
+        else:  # super-chunks of whole chunks, then recurse
             size, nested = self.chunk * math.ceil(n / STORE_ALL), True
         starts = range(p, q, size)
         with torch.no_grad():
-            states = integrate(self.func, self.tab, y_p, self.plan, set(starts), start=p,
-                               stop=starts[-1], ts=self.ts)
+            states = integrate(
+                self.func,
+                self.tab,
+                y_p,
+                self.plan,
+                set(starts),
+                start=p,
+                stop=starts[-1],
+                ts=self.ts,
+            )
         self.steps += starts[-1] - p
         for a in reversed(starts):
             b = min(a + size, q)

@@ -8,6 +8,7 @@ take the same steps: Hairer-Norsett-Wanner's initial-step heuristic with torchdi
 exponents 0.7/order and 0.4/order) is offered as ``controller="pi"``; it smooths step sequences
 on mildly stiff fields, at the price of no longer matching torchdiffeq step for step.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Optional
@@ -22,8 +23,9 @@ def rms(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def error_ratio(err: torch.Tensor, y0: torch.Tensor, y1: torch.Tensor, rtol: float,
-                atol: float) -> float:
+def error_ratio(
+    err: torch.Tensor, y0: torch.Tensor, y1: torch.Tensor, rtol: float, atol: float
+) -> float:
     """The RMS error relative to the mixed tolerance, as a Python float (one host sync).
 
     NaN when the trial state ``y1`` is not finite, even where the error estimate is (an inf
@@ -34,8 +36,15 @@ def error_ratio(err: torch.Tensor, y0: torch.Tensor, y1: torch.Tensor, rtol: flo
 
 
 @torch.no_grad()
-def initial_step(func: Callable, t0: float, y0: torch.Tensor, f0: torch.Tensor, order: int,
-                 rtol: float, atol: float) -> float:
+def initial_step(
+    func: Callable,
+    t0: float,
+    y0: torch.Tensor,
+    f0: torch.Tensor,
+    order: int,
+    rtol: float,
+    atol: float,
+) -> float:
     """Hairer et al. (Solving ODEs I, II.4) as torchdiffeq computes it, in y0's dtype; costs one
     evaluation of ``func``. ``order`` is the method's order (torchdiffeq passes order - 1 and
     takes the (order)-th root; so does this)."""
@@ -58,13 +67,19 @@ def initial_step(func: Callable, t0: float, y0: torch.Tensor, f0: torch.Tensor, 
 class Controller:
     """Next step size from the error ratio; ``kind`` "i" (torchdiffeq's) or "pi"."""
 
-    def __init__(self, order: int, kind: str = "i", safety: float = SAFETY,
-                 ifactor: float = IFACTOR, dfactor: float = DFACTOR):
+    def __init__(
+        self,
+        order: int,
+        kind: str = "i",
+        safety: float = SAFETY,
+        ifactor: float = IFACTOR,
+        dfactor: float = DFACTOR,
+    ):
         if kind not in ("i", "pi"):
             raise ValueError(f"controller must be 'i' or 'pi', got {kind!r}")
         self.order, self.kind = order, kind
         self.safety, self.ifactor, self.dfactor = safety, ifactor, dfactor
-        self.previous: Optional[float] = None      # last accepted ratio, for the PI term
+        self.previous: Optional[float] = None  # last accepted ratio, for the PI term
 
     def factor(self, ratio: float) -> float:
         accepted = ratio <= 1.0

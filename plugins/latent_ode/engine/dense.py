@@ -13,6 +13,7 @@ outputs inside a step are ``y0 + (dt W) @ K`` with K the stages as an (s, B*L) m
 GEMM for all of them, time-major (a batch-first (B, m, L) result would be B tiny matmuls whose
 backward is B selects), and only for steps that contain outputs.
 """
+
 from __future__ import annotations
 
 from typing import List, Sequence
@@ -32,16 +33,23 @@ def weights(tab: Tableau, xs: Sequence[float], dt: float) -> List[List[float]]:
         for i in range(s):
             d0, dl = float(i == 0), float(i == s - 1)
             b, m = tab.b[i], tab.mid[i]
-            row.append(dt * (x * d0 + x2 * (-5 * b + 16 * m + dl - 4 * d0)
-                             + x3 * (14 * b - 32 * m + 5 * d0 - 3 * dl)
-                             + x4 * (-8 * b + 16 * m + 2 * dl - 2 * d0)))
+            row.append(
+                dt
+                * (
+                    x * d0
+                    + x2 * (-5 * b + 16 * m + dl - 4 * d0)
+                    + x3 * (14 * b - 32 * m + 5 * d0 - 3 * dl)
+                    + x4 * (-8 * b + 16 * m + 2 * dl - 2 * d0)
+                )
+            )
         rows.append(row)
     return rows
 
 
-def evaluate(tab: Tableau, y0: torch.Tensor, ks: Sequence[torch.Tensor], xs: Sequence[float],
-             dt: float) -> torch.Tensor:
+def evaluate(
+    tab: Tableau, y0: torch.Tensor, ks: Sequence[torch.Tensor], xs: Sequence[float], dt: float
+) -> torch.Tensor:
     """The dense output at fractions ``xs`` of the step, time-major: (len(xs), *y0.shape)."""
-    w = torch.tensor(weights(tab, xs, dt), dtype=y0.dtype, device=y0.device)   # (m, s)
-    k = torch.stack(list(ks), dim=0).reshape(len(ks), -1)                       # (s, B*L)
+    w = torch.tensor(weights(tab, xs, dt), dtype=y0.dtype, device=y0.device)  # (m, s)
+    k = torch.stack(list(ks), dim=0).reshape(len(ks), -1)  # (s, B*L)
     return torch.addmm(y0.reshape(1, -1), w, k).view(len(xs), *y0.shape)

@@ -3,6 +3,7 @@
 Both are plain Python objects so that a caller (the odepipe Solver wrapper) can map them onto its
 own error and metric types without the engine importing odepipe.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,8 +19,14 @@ class SolverFailure(RuntimeError):
     failures keeps recognising it.
     """
 
-    def __init__(self, reason: str, message: str, t: Optional[float] = None,
-                 dt: Optional[float] = None, steps: Optional[int] = None):
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        t: Optional[float] = None,
+        dt: Optional[float] = None,
+        steps: Optional[int] = None,
+    ):
         super().__init__(message)
         self.reason, self.t, self.dt, self.steps = reason, t, dt, steps
 
@@ -48,8 +55,9 @@ class NFECounter:
         self.forward = self.backward = self.recompute = 0
 
 
-def add_counts(counter: Optional[object], forward: int = 0, backward: int = 0,
-               recompute: int = 0) -> None:
+def add_counts(
+    counter: Optional[object], forward: int = 0, backward: int = 0, recompute: int = 0
+) -> None:
     """Adds counts to ``counter`` if there is one (attributes it lacks are created)."""
     if counter is None:
         return

@@ -8,6 +8,7 @@ Outputs that fall on a grid point (within the same tolerance) are taken from it 
 grid point being moved onto the output time; the others are linearly interpolated between their
 two grid neighbours, as torchdiffeq's fixed-grid solvers do by default (``interp="linear"``).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -40,7 +41,7 @@ class GridPlan:
         """All stage times ``t_n + c_i * dt_n`` as 0-d tensors of ``like``'s dtype and device,
         built in one tensor op (one 0-d tensor per call would cost more than small fields)."""
         g = torch.tensor(self.grid, dtype=torch.float64, device="cpu")  # on the host, whatever
-        c = torch.tensor(nodes, dtype=torch.float64, device="cpu")      # torch's default device
+        c = torch.tensor(nodes, dtype=torch.float64, device="cpu")  # torch's default device
         t = g[:-1, None] + c[None, :] * (g[1:] - g[:-1])[:, None]
         return list(t.to(device=like.device, dtype=like.dtype).reshape(-1).unbind(0))
 
@@ -78,18 +79,18 @@ def make_plan(times: torch.Tensor, step_size: Optional[float] = None) -> GridPla
     tol = _tolerance(t0, t1, h, times.dtype)
     n = (t1 - t0) / h
     whole = math.floor(n)
-    if n - whole <= tol / h:          # span is a multiple of h up to rounding: no stub step
+    if n - whole <= tol / h:  # span is a multiple of h up to rounding: no stub step
         steps = max(whole, 1)
-    else:                             # a genuinely shorter last step (or round up if it's ~h)
+    else:  # a genuinely shorter last step (or round up if it's ~h)
         steps = whole + 1
     grid = [t0 + k * h for k in range(steps)] + [t1]
     lo: List[int] = []
     w: List[float] = []
     for t in tl:
-        k = min(bisect.bisect_left(grid, t), steps)   # grid[k-1] < t <= grid[k]
+        k = min(bisect.bisect_left(grid, t), steps)  # grid[k-1] < t <= grid[k]
         if k > 0 and t - grid[k - 1] <= tol:
             k -= 1
-        if abs(grid[k] - t) <= tol:                   # on the grid: align the point, no interp
+        if abs(grid[k] - t) <= tol:  # on the grid: align the point, no interp
             grid[k] = t
             lo.append(k)
             w.append(0.0)
@@ -107,5 +108,10 @@ def gather(states: dict, plan: GridPlan) -> torch.Tensor:
     backward of a stack is T views, not T copies of the (T, B, L) gradient. Stacked time-major
     (a contiguous copy, twice as fast as an interleaving one) and returned as a batch-first view,
     the layout odepipe's torchdiffeq wrapper returns too."""
-    return torch.stack([torch.lerp(states[n], states[n + 1], w) if w else states[n]
-                        for n, w in zip(plan.lo, plan.w)], dim=0).transpose(0, 1)
+    return torch.stack(
+        [
+            torch.lerp(states[n], states[n + 1], w) if w else states[n]
+            for n, w in zip(plan.lo, plan.w)
+        ],
+        dim=0,
+    ).transpose(0, 1)

@@ -6,6 +6,7 @@ coefficient, with ``a_ij * dt`` a Python float: one fused kernel forward and one
 backward per coefficient, no temporary tensors for the coefficients themselves. (torchdiffeq's
 rk4 spends 18 tensor ops per step outside the field; this spends 10.)
 """
+
 from __future__ import annotations
 
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -24,8 +25,14 @@ def combine(y: torch.Tensor, ks: Sequence[torch.Tensor], coeffs, dt: float) -> t
     return y
 
 
-def stages(func: Field, tab: Tableau, y0: torch.Tensor, dt: float, ts: Sequence[torch.Tensor],
-           k0: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+def stages(
+    func: Field,
+    tab: Tableau,
+    y0: torch.Tensor,
+    dt: float,
+    ts: Sequence[torch.Tensor],
+    k0: Optional[torch.Tensor] = None,
+) -> List[torch.Tensor]:
     """The stage derivatives k_0..k_{s-1} of one step from ``y0`` (``ts``: the s stage times;
     ``k0``: a first stage already known, e.g. first-same-as-last)."""
     ks = [func(ts[0], y0) if k0 is None else k0]
@@ -34,8 +41,9 @@ def stages(func: Field, tab: Tableau, y0: torch.Tensor, dt: float, ts: Sequence[
     return ks
 
 
-def step(func: Field, tab: Tableau, y0: torch.Tensor, dt: float,
-         ts: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+def step(
+    func: Field, tab: Tableau, y0: torch.Tensor, dt: float, ts: Sequence[torch.Tensor]
+) -> Tuple[torch.Tensor, List[torch.Tensor]]:
     """``(y1, ks)`` of one step; ``tab.stages`` evaluations of ``func``."""
     ks = stages(func, tab, y0, dt, ts)
     return combine(y0, ks, tab.b_nz, dt), ks
