@@ -111,6 +111,7 @@ def run_one(model: str, observed: int, seed: int, extra: Sequence[str], out: str
         "seed": seed,
         "overrides": settings,
         "steps": summary["steps"],
+        "kept_step": summary.get("kept_step"),
         "train_seconds": summary["seconds"],
         "wall_seconds": round(time.perf_counter() - started, 1),
         "run": run.path,
