@@ -156,7 +156,8 @@ class Pipeline(nn.Module):
         """ELBO = log p(x|z) - beta * KL(q(z0|x) || N(0, I)), averaged over the batch.
 
         ``free_bits`` (nats per latent dimension, batch-averaged) keeps the KL term from pushing
-        a dimension below that floor, a guard against posterior collapse.
+        a dimension below that floor, a guard against posterior collapse. In training mode the
+        decoder's ``auxiliary_loss`` (if any) is added to ``loss`` only.
         """
         out = self(batch, sample=sample, noise=noise)
         log_lik = self.log_likelihood(out.dist, batch).mean()
@@ -165,6 +166,10 @@ class Pipeline(nn.Module):
         kl_term = kl_dims.clamp(min=free_bits).sum() if free_bits > 0 else kl
         weight = beta if self.variational else 0.0
         loss = -(log_lik - weight * kl_term)
+        if self.training:
+            extra = self.decoder.auxiliary_loss(out.zt, batch)
+            if extra is not None:
+                loss = loss + extra
         return Loss(loss=loss, log_lik=log_lik, kl=kl, elbo=log_lik - kl, output=out)
 
     # -- using a trained model -----------------------------------------------------------------

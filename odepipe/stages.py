@@ -183,6 +183,12 @@ class Decoder(nn.Module, abc.ABC):
         """``z`` is ``(B, T, L)``; returns a distribution whose ``log_prob`` of the batch's data
         is ``(B, T, D)`` for series or ``(B, T)`` for tokens."""
 
+    def auxiliary_loss(self, z: torch.Tensor, batch: Batch) -> Optional[torch.Tensor]:
+        """An optional training-only term (a scalar) added to the loss but not to log_lik, kl
+        or elbo, so the logged ELBO stays the ELBO: e.g. a bag-of-words loss that makes z hold
+        a sentence's words (Zhao et al. 2017). ``z`` is ``(B, T, L)``. None: no term."""
+        return None
+
 
 class DataSource(abc.ABC):
     """Provides datasets for the splits, a collate function, and dimensions for the model.
