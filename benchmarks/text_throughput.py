@@ -16,12 +16,18 @@ after a warm-up, and the totals are compared. Also printed: padded positions per
 the batches of a plain random order and of the length-grouped order training uses.
 
     python benchmarks/text_throughput.py            # text_vae's sizes, 20000 sentences
+    python benchmarks/text_throughput.py --vae sentences_default   # real English, its sizes
     python benchmarks/text_throughput.py --quick    # a smoke test: tiny sizes, a few steps
+
+With ``--vae RECIPE`` the VAE is that recipe and the LM is recipes/text_lm.yaml given the
+VAE's data section and decoder sizes (what benchmarks/text_real.py does), so all four trainers
+have the same decoder and batches.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -108,12 +114,38 @@ def odepipe_trainer(name: str, recipe_path: str, overrides: List[str], folder: s
     return training, step
 
 
+#: what the LM takes from the VAE's recipe besides its data section
+SHARED = ("hidden_size", "embedding_dim", "num_layers")
+
+
+def lm_overrides(vae_recipe: Any) -> List[str]:
+    """recipes/text_lm.yaml given ``vae_recipe``'s data source and decoder sizes."""
+    data = vae_recipe.components["data"]
+    decoder = vae_recipe.components["decoder"].params
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(value)
+
+    out = [f"data={data.type}"] + [
+        f"data.{k}={text(v)}" for k, v in data.params.items() if not isinstance(v, (dict, list))
+    ]
+    return out + [f"decoder.{k}={text(decoder[k])}" for k in SHARED if k in decoder]
+
+
 def main(argv: Sequence[str] = ()) -> Dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, a few steps")
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds")
     parser.add_argument("--steps", type=int, default=10, help="steps per trainer per round")
     parser.add_argument("--warmup", type=int, default=3, help="steps per trainer, not timed")
+    parser.add_argument("--vae", default="text_vae", help="the VAE recipe (default text_vae)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override for the VAE recipe",
+    )
     args = parser.parse_args(list(argv) or None)
     torch.set_num_threads(1)
     overrides = ["train.threads=1", "train.device=cpu", "train.max_seconds=null"]
@@ -123,11 +155,9 @@ def main(argv: Sequence[str] = ()) -> Dict[str, float]:
     total = args.warmup + args.rounds * args.steps
     overrides.append(f"train.steps={total}")
     with tempfile.TemporaryDirectory() as folder:
-        vae, vae_step = odepipe_trainer("vae", "text_vae", overrides, folder)
-        lm_overrides = [
-            o for o in overrides if not o.startswith(("encoder.", "dynamics.", "model."))
-        ]
-        lm, lm_step = odepipe_trainer("lm", "text_lm", lm_overrides, folder)
+        vae, vae_step = odepipe_trainer("vae", args.vae, [*overrides, *args.set], folder)
+        for_lm = [o for o in overrides if not o.startswith(("encoder.", "dynamics.", "model."))]
+        lm, lm_step = odepipe_trainer("lm", "text_lm", lm_overrides(vae.recipe) + for_lm, folder)
         data, plan, items = vae.data, vae.plan, vae.train_items
         lengths = [len(ids) for ids in items]
         from odepipe.run.batches import BatchPlan, padding_per_token
@@ -170,7 +200,8 @@ def main(argv: Sequence[str] = ()) -> Dict[str, float]:
                 trainer.run(args.steps)
     rates = {t.name: t.rate for t in trainers}
     shown = (
-        f"batch {vae.cfg.batch_size}, {len(items)} training sentences, decoder "
+        f"{args.vae} {' '.join(args.set)}, batch {vae.cfg.batch_size}, "
+        f"{len(items)} training sentences, decoder "
         f"hidden {sizes[1]}, embedding {sizes[0]}, vocabulary {vocab}"
     )
     print(

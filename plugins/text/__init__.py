@@ -1,7 +1,7 @@
 """Sequence-to-text: sentence data sources (the embedded grammar, real English from the World
 English Bible, the user's files, a hub dataset), the SentencePiece tokenizer, autoregressive
-token decoders, the shipped default model, ``odepipe interpolate-sentences`` and
-``odepipe models``."""
+token decoders, a convolutional sentence encoder, the shipped default model,
+``odepipe interpolate-sentences`` and ``odepipe models``."""
 from __future__ import annotations
 
 from typing import Any
@@ -17,6 +17,11 @@ def odepipe_register_data_sources(register: odepipe.Register) -> None:
     register("text", f"{_HERE}.sources:TextFiles")
     register("hf", f"{_HERE}.sources:HubText")
     register("english", f"{_HERE}.english_source:EnglishText")
+
+
+@odepipe.hookimpl
+def odepipe_register_encoders(register: odepipe.Register) -> None:
+    register("text_conv", f"{_HERE}.encoders:ConvPoolTextEncoder")
 
 
 @odepipe.hookimpl
