@@ -26,3 +26,19 @@ def test_text_throughput_quick_runs_and_grouping_cuts_padding(capsys):
     printed = capsys.readouterr().out
     assert "ratio to the hand loop: vae" in printed
     print(printed)
+
+
+def test_the_lm_gets_the_vae_recipes_data_and_decoder_sizes():
+    import odepipe
+
+    path = os.path.join(ROOT, "benchmarks", "text_throughput.py")
+    spec = importlib.util.spec_from_file_location("text_throughput", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    vae = odepipe.load_recipe("text_english")
+    lm = odepipe.load_recipe("text_lm", module.lm_overrides(vae))
+    assert lm.components["data"].type == "english"
+    assert lm.components["data"].params == vae.components["data"].params
+    lm_decoder, vae_decoder = lm.components["decoder"].params, vae.components["decoder"].params
+    assert (lm_decoder["hidden_size"], lm_decoder["embedding_dim"]) == (256, 64)
+    assert lm_decoder["hidden_size"] == vae_decoder["hidden_size"] and not lm_decoder["latent"]
