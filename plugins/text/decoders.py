@@ -65,6 +65,9 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         latent: false builds the same network without any input from z (no z beside the
             embedding or before the output layer, initial state 0): a plain language model,
             for a recipe with ``encoder: {type: none}`` (recipes/text_lm.yaml).
+        bow_weight: weight of the bag-of-words loss (Zhao et al. 2017), a training-only term:
+            a linear map of z0 predicts every piece of the sentence, order-free, so that z0
+            must hold which words the sentence has. 0 (the default): no such term or head.
     """
 
     cell: type = nn.GRU
@@ -72,7 +75,7 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
 
     def __init__(self, latent_dim: int, vocab_size: Optional[int] = None, hidden_size: int = 256,
                  num_layers: int = 1, embedding_dim: int = 128, word_dropout: float = 0.25,
-                 dropout: float = 0.0, latent: bool = True):
+                 dropout: float = 0.0, latent: bool = True, bow_weight: float = 0.0):
         super().__init__()
         if vocab_size is None:
             raise odepipe.ModelError("this decoder writes tokens and needs a text data source "
@@ -89,6 +92,10 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
                              batch_first=True)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size + self.z_dim, vocab_size)
+        if bow_weight < 0:
+            raise odepipe.ModelError(f"decoder.bow_weight must be >= 0, got {bow_weight}")
+        self.bow_weight = bow_weight
+        self.bow = nn.Linear(latent_dim, vocab_size) if latent and bow_weight > 0 else None
 
     def initial_state(self, z0: torch.Tensor):
         if self.init is None:  # no latent: the usual language model's zero state
@@ -126,6 +133,18 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         h = self._recur(x, self.initial_state(z[:, 0]), selected)  # (B, T, H)
         features = self._with_z(self.drop(h), z)[selected]  # (N, H + L)
         return TokenDistribution(self.out(features), selected)  # logits (N, V)
+
+    def auxiliary_loss(self, z: torch.Tensor, batch: Batch) -> Optional[torch.Tensor]:
+        """The bag-of-words loss, ``bow_weight`` x the batch mean of -sum over the sentence's
+        pieces of log softmax(bow(z0)); None without it. Added to the training loss only (the
+        Pipeline keeps it out of log_lik and the ELBO)."""
+        if self.bow is None:
+            return None
+        tokens = batch.tokens  # (B, T)
+        real = (tokens != PAD_ID) if batch.mask is None else batch.mask > 0
+        logp = torch.log_softmax(self.bow(z[:, 0]), dim=-1)  # (B, V)
+        picked = logp.gather(1, tokens) * real.to(logp.dtype)  # (B, T)
+        return -self.bow_weight * picked.sum(1).mean()
 
     def _recur(self, x: torch.Tensor, state: Any, selected: torch.Tensor) -> torch.Tensor:
         """The recurrent net over ``x (B, T, In)``. When some sentences are shorter than the
