@@ -2,6 +2,7 @@
 English Bible, the user's files, a hub dataset), the SentencePiece tokenizer, autoregressive
 token decoders, a convolutional sentence encoder, the shipped default model,
 ``odepipe interpolate-sentences`` and ``odepipe models``."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -7,6 +7,7 @@ shipped in the package, trained on real English (:mod:`.default_model`), so the 
 answers in seconds. What a run must offer is declared (:class:`odepipe.SentenceSource`,
 :class:`odepipe.TokenDecoder`) and checked with isinstance.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,31 +23,61 @@ MAX_CHARS = 2000
 
 def _check_text(name: str, text: str) -> None:
     if not text.strip():
-        raise odepipe.DataError(f"sentence {name} is empty; give some words, e.g. "
-                                f"odepipe interpolate-sentences \"the old man walked to the "
-                                f"river\" \"a young girl sang in the garden\"")
+        raise odepipe.DataError(
+            f"sentence {name} is empty; give some words, e.g. "
+            f'odepipe interpolate-sentences "the old man walked to the '
+            f'river" "a young girl sang in the garden"'
+        )
     if len(text) > MAX_CHARS:
-        raise odepipe.DataError(f"sentence {name} is {len(text)} characters long; give one "
-                                f"sentence (at most {MAX_CHARS} characters)")
+        raise odepipe.DataError(
+            f"sentence {name} is {len(text)} characters long; give one "
+            f"sentence (at most {MAX_CHARS} characters)"
+        )
 
 
 @click.command("interpolate-sentences")
 @click.argument("a")
 @click.argument("b")
-@click.option("--steps", default=8, show_default=True, type=click.IntRange(1, 200),
-              help="Points strictly between the two sentences.")
-@click.option("--run", "run_dir", type=click.Path(file_okay=False),
-              help="A text run folder (from odepipe run); default: the shipped default model "
-                   "(see odepipe models).")
-@click.option("--method", type=click.Choice(["linear", "slerp"]), default="linear",
-              show_default=True, help="Straight line or great-circle path between the codes.")
-@click.option("--beam", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Beam width for decoding each point; 1 decodes greedily.")
+@click.option(
+    "--steps",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 200),
+    help="Points strictly between the two sentences.",
+)
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(file_okay=False),
+    help="A text run folder (from odepipe run); default: the shipped default model "
+    "(see odepipe models).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["linear", "slerp"]),
+    default="linear",
+    show_default=True,
+    help="Straight line or great-circle path between the codes.",
+)
+@click.option(
+    "--beam",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Beam width for decoding each point; 1 decodes greedily.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def interpolate_sentences(host: odepipe.PluginHost, a: str, b: str, steps: int,
-                          run_dir: Optional[str], method: str, beam: int, as_json: bool
-                          ) -> None:
+def interpolate_sentences(
+    host: odepipe.PluginHost,
+    a: str,
+    b: str,
+    steps: int,
+    run_dir: Optional[str],
+    method: str,
+    beam: int,
+    as_json: bool,
+) -> None:
     """Decode the path between sentences A and B in a sentence VAE's latent space.
 
     Both sentences are encoded to their posterior means; STEPS points between them (and the two
@@ -56,7 +87,7 @@ def interpolate_sentences(host: odepipe.PluginHost, a: str, b: str, steps: int,
     models) is used; with a run of the embedded grammar, sentences it rejects are marked *.
 
     \b
-    odepipe interpolate-sentences "the old man walked to the river" "a young girl sang in the garden"
+    odepipe interpolate-sentences "the old man walked to the river" "a young girl sang"
     odepipe interpolate-sentences "..." "..." --run runs/text_vae-... --method slerp --beam 4 --json
     """
     _check_text("A", a)
@@ -68,21 +99,41 @@ def interpolate_sentences(host: odepipe.PluginHost, a: str, b: str, steps: int,
     _, data, model = odepipe.load_run(run_dir, host=host)
     where = f"the run in {run_dir}"
     source = odepipe.require_capability(
-        data, odepipe.SentenceSource, where=where, role="data source",
-        command="interpolate-sentences", fix="give a run of the grammar, text or hf data sources")
+        data,
+        odepipe.SentenceSource,
+        where=where,
+        role="data source",
+        command="interpolate-sentences",
+        fix="give a run of the grammar, text or hf data sources",
+    )
     odepipe.require_capability(
-        model.decoder, odepipe.BeamSearchDecoder if beam > 1 else odepipe.TokenDecoder,
-        where=where, role="decoder",
+        model.decoder,
+        odepipe.BeamSearchDecoder if beam > 1 else odepipe.TokenDecoder,
+        where=where,
+        role="decoder",
         command="interpolate-sentences" + (f" --beam {beam}" if beam > 1 else ""),
         fix="give a run whose decoder.type is text_gru or text_lstm"
-            + (", or use --beam 1" if beam > 1 else ""))
+        + (", or use --beam 1" if beam > 1 else ""),
+    )
     path = source.interpolate(model, a, b, steps=steps, method=method, beam=beam)
     if isinstance(data, odepipe.GrammaticalityJudge):
         for point in path:
             point["grammatical"] = bool(data.grammatical(point["sentence"]))
     if as_json:
-        click.echo(json.dumps({"a": a, "b": b, "method": method, "steps": steps, "beam": beam,
-                               "run": os.path.abspath(run_dir), "path": path}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "a": a,
+                    "b": b,
+                    "method": method,
+                    "steps": steps,
+                    "beam": beam,
+                    "run": os.path.abspath(run_dir),
+                    "path": path,
+                },
+                indent=2,
+            )
+        )
         return
     width = len(str(len(path) - 1))
     click.echo(f"{'':>{width}}  A: {a.strip()}")
@@ -93,7 +144,6 @@ def interpolate_sentences(host: odepipe.PluginHost, a: str, b: str, steps: int,
     click.echo(f"{'':>{width}}  B: {b.strip()}")
     if any(p.get("grammatical") is False for p in path):
         click.echo("(* = not accepted by the embedded grammar)", err=True)
-
 
 
 @click.command("models")
@@ -127,7 +177,9 @@ def models(as_json: bool, path_only: bool) -> None:
     for key, value in info["figures"].items():
         click.echo(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
     if info["state"] == "missing":
-        click.echo("  train it: pip install 'odepipe[english]' && odepipe run sentences_default "
-                   f"--out {info['user_path']}")
+        click.echo(
+            "  train it: pip install 'odepipe[english]' && odepipe run sentences_default "
+            f"--out {info['user_path']}"
+        )
     else:
         click.echo(f'  use it:  odepipe sample --run "{info["path"]}" -n 5')

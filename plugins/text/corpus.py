@@ -5,6 +5,7 @@ source can be built (and a run reopened from its saved tokenizer) without genera
 reading any text. ``splits()`` gives whitespace-normalized, non-empty sentences for each of
 :data:`SPLITS`; tokenizing them is :mod:`.encoding`'s job.
 """
+
 from __future__ import annotations
 
 import abc
@@ -31,12 +32,16 @@ class Corpus(abc.ABC):
     def splits(self) -> Dict[str, List[str]]:
         """Every split's sentences, whitespace collapsed, empty lines dropped; a split left
         empty is a DataError."""
-        out = {split: [" ".join(s.split()) for s in sentences if s and s.strip()]
-               for split, sentences in self.read().items()}
+        out = {
+            split: [" ".join(s.split()) for s in sentences if s and s.strip()]
+            for split, sentences in self.read().items()
+        }
         for split in SPLITS:
             if not out.get(split):
-                raise odepipe.DataError(f"the {split} split of data.type={self.kind} has no "
-                                        f"sentences; give it some (see docs/text.md)")
+                raise odepipe.DataError(
+                    f"the {split} split of data.type={self.kind} has no "
+                    f"sentences; give it some (see docs/text.md)"
+                )
         return out
 
     @abc.abstractmethod
@@ -44,15 +49,20 @@ class Corpus(abc.ABC):
         """The raw sentences of every split in SPLITS."""
 
 
-def split_by_ratio(sentences: List[str], valid_ratio: float, test_ratio: float, seed: int,
-                   where: str) -> Dict[str, List[str]]:
+def split_by_ratio(
+    sentences: List[str], valid_ratio: float, test_ratio: float, seed: int, where: str
+) -> Dict[str, List[str]]:
     """A seeded shuffle cut into valid, test and the rest as train (each at least one)."""
     if not (0 < valid_ratio < 1 and 0 < test_ratio < 1 and valid_ratio + test_ratio < 1):
-        raise odepipe.DataError(f"data.valid_ratio and data.test_ratio must be in (0, 1) with a "
-                                f"sum below 1 (got {valid_ratio}, {test_ratio})")
+        raise odepipe.DataError(
+            f"data.valid_ratio and data.test_ratio must be in (0, 1) with a "
+            f"sum below 1 (got {valid_ratio}, {test_ratio})"
+        )
     if len(sentences) < 3:
-        raise odepipe.DataError(f"{where} has {len(sentences)} non-empty lines; at least 3 are "
-                                f"needed to split it into train, valid and test")
+        raise odepipe.DataError(
+            f"{where} has {len(sentences)} non-empty lines; at least 3 are "
+            f"needed to split it into train, valid and test"
+        )
     order = list(range(len(sentences)))
     random.Random(seed).shuffle(order)
     n_valid = max(1, int(round(valid_ratio * len(order))))
@@ -61,8 +71,11 @@ def split_by_ratio(sentences: List[str], valid_ratio: float, test_ratio: float, 
     def pick(idx: List[int]) -> List[str]:
         return [sentences[i] for i in idx]
 
-    return {"valid": pick(order[:n_valid]), "test": pick(order[n_valid:n_valid + n_test]),
-            "train": pick(order[n_valid + n_test:])}
+    return {
+        "valid": pick(order[:n_valid]),
+        "test": pick(order[n_valid : n_valid + n_test]),
+        "train": pick(order[n_valid + n_test :]),
+    }
 
 
 class GrammarCorpus(Corpus):
@@ -102,14 +115,18 @@ class FileCorpus(Corpus):
 
     kind = "text"
 
-    def __init__(self, files: Dict[str, Optional[str]], valid_ratio: float, test_ratio: float,
-                 seed: int):
+    def __init__(
+        self, files: Dict[str, Optional[str]], valid_ratio: float, test_ratio: float, seed: int
+    ):
         self.files, self.ratios, self.seed = files, (valid_ratio, test_ratio), seed
 
     def read(self) -> Dict[str, List[str]]:
         f = self.files
-        keys = ["path"] if f["path"] else [k for k in ("train_path", "valid_path", "test_path")
-                                           if f[k]]
+        keys = (
+            ["path"]
+            if f["path"]
+            else [k for k in ("train_path", "valid_path", "test_path") if f[k]]
+        )
         paths: Dict[str, str] = {}
         for key in keys:
             path = f[key]
@@ -138,16 +155,19 @@ def _read_text_files(files: Dict[str, str]) -> Dict[str, List[str]]:
     try:
         import datasets
     except ImportError:
-        raise odepipe.DataError("data.type=text needs the datasets library: pip install "
-                                "'odepipe[text]'") from None
+        raise odepipe.DataError(
+            "data.type=text needs the datasets library: pip install 'odepipe[text]'"
+        ) from None
     datasets.disable_progress_bars()
     try:
-        ds = datasets.load_dataset("text", data_files=files,
-                                   cache_dir=os.path.join(cache_root(), "datasets"))
+        ds = datasets.load_dataset(
+            "text", data_files=files, cache_dir=os.path.join(cache_root(), "datasets")
+        )
     except Exception as exc:  # datasets raises many kinds; every one is a problem with a file
-        raise odepipe.DataError(f"could not read {', '.join(files.values())} as text "
-                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-                                ) from None
+        raise odepipe.DataError(
+            f"could not read {', '.join(files.values())} as text "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None
     return {k: [t for t in ds[k]["text"] if t.strip()] for k in files}
 
 
@@ -156,8 +176,14 @@ class HubCorpus(Corpus):
 
     kind = "hf"
 
-    def __init__(self, spec: Dict[str, Optional[str]], valid_ratio: float, test_ratio: float,
-                 max_sentences: Optional[int], seed: int):
+    def __init__(
+        self,
+        spec: Dict[str, Optional[str]],
+        valid_ratio: float,
+        test_ratio: float,
+        max_sentences: Optional[int],
+        seed: int,
+    ):
         self.spec, self.ratios = spec, (valid_ratio, test_ratio)
         self.max_sentences, self.seed = max_sentences, seed
 
@@ -165,8 +191,11 @@ class HubCorpus(Corpus):
         s = self.spec
         train = self._column(str(s["split"]))
         if s["valid_split"] and s["test_split"]:
-            return {"train": train, "valid": self._column(s["valid_split"]),
-                    "test": self._column(s["test_split"])}
+            return {
+                "train": train,
+                "valid": self._column(s["valid_split"]),
+                "test": self._column(s["test_split"]),
+            }
         return split_by_ratio(train, *self.ratios, self.seed, f"hub dataset {s['name']}")
 
     def _column(self, split: str) -> List[str]:
@@ -180,19 +209,23 @@ class HubCorpus(Corpus):
             datasets.disable_progress_bars()
             ds = datasets.load_dataset(s["name"], s["config"], split=split)
         except ImportError:
-            raise odepipe.DataError("data.type=hf needs the datasets library: pip install "
-                                    "'odepipe[text]'") from None
+            raise odepipe.DataError(
+                "data.type=hf needs the datasets library: pip install 'odepipe[text]'"
+            ) from None
         except Exception as exc:  # offline, unknown name, bad config: all the user's to fix
             first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise odepipe.DataError(
                 f"could not load hub dataset data.name={s['name']!r} config={s['config']!r} "
                 f"split={split!r}: {first}. Check the name and config, and that this machine "
-                f"is online (or use data=text data.path=FILE.txt for local files)") from None
+                f"is online (or use data=text data.path=FILE.txt for local files)"
+            ) from None
         if s["column"] not in ds.column_names:
-            raise odepipe.DataError(f"hub dataset {s['name']!r} has no column {s['column']!r}; "
-                                    f"columns: {', '.join(ds.column_names)} (set data.column)")
+            raise odepipe.DataError(
+                f"hub dataset {s['name']!r} has no column {s['column']!r}; "
+                f"columns: {', '.join(ds.column_names)} (set data.column)"
+            )
         texts = [t for t in ds[s["column"]] if isinstance(t, str) and t.strip()]
-        return texts[:self.max_sentences] if self.max_sentences else texts
+        return texts[: self.max_sentences] if self.max_sentences else texts
 
 
 def _hub_reachable() -> bool:

@@ -7,6 +7,7 @@ no reason to ignore the latent code; word dropout (previous tokens replaced by u
 training) takes away the shortcut of copying the prefix, the other cause of posterior collapse.
 Token ids follow :mod:`odepipe_plugins.text.tokenizer`: pad 0, unk 1, bos 2, eos 3.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Tuple
@@ -73,23 +74,37 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
     cell: type = nn.GRU
     supports = ("tokens",)
 
-    def __init__(self, latent_dim: int, vocab_size: Optional[int] = None, hidden_size: int = 256,
-                 num_layers: int = 1, embedding_dim: int = 128, word_dropout: float = 0.25,
-                 dropout: float = 0.0, latent: bool = True, bow_weight: float = 0.0):
+    def __init__(
+        self,
+        latent_dim: int,
+        vocab_size: Optional[int] = None,
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        embedding_dim: int = 128,
+        word_dropout: float = 0.25,
+        dropout: float = 0.0,
+        latent: bool = True,
+        bow_weight: float = 0.0,
+    ):
         super().__init__()
         if vocab_size is None:
-            raise odepipe.ModelError("this decoder writes tokens and needs a text data source "
-                                     "(data.type=grammar, text or hf) to supply vocab_size")
+            raise odepipe.ModelError(
+                "this decoder writes tokens and needs a text data source "
+                "(data.type=grammar, text or hf) to supply vocab_size"
+            )
         if not 0.0 <= word_dropout < 1.0 or not 0.0 <= dropout < 1.0:
-            raise odepipe.ModelError(f"decoder.word_dropout and decoder.dropout must be in "
-                                     f"[0, 1), got {word_dropout} and {dropout}")
+            raise odepipe.ModelError(
+                f"decoder.word_dropout and decoder.dropout must be in "
+                f"[0, 1), got {word_dropout} and {dropout}"
+            )
         self.hidden_size, self.num_layers = hidden_size, num_layers
         self.word_dropout = word_dropout
         self.z_dim = latent_dim if latent else 0  # width of z this decoder reads
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         self.init = nn.Linear(latent_dim, hidden_size * num_layers) if latent else None
-        self.rnn = self.cell(embedding_dim + self.z_dim, hidden_size, num_layers=num_layers,
-                             batch_first=True)
+        self.rnn = self.cell(
+            embedding_dim + self.z_dim, hidden_size, num_layers=num_layers, batch_first=True
+        )
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size + self.z_dim, vocab_size)
         if bow_weight < 0:
@@ -110,12 +125,16 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         A z of another width is a recipe mismatch, named here."""
         if z.shape[-1] != self.z_dim:
             if self.z_dim == 0:
-                fix = ("decoder.latent=false reads no latent, but the encoder gives z of width "
-                       f"{z.shape[-1]}; use encoder.type=none (a plain language model) or "
-                       "decoder.latent=true")
+                fix = (
+                    "decoder.latent=false reads no latent, but the encoder gives z of width "
+                    f"{z.shape[-1]}; use encoder.type=none (a plain language model) or "
+                    "decoder.latent=true"
+                )
             else:
-                fix = (f"the decoder reads z of width {self.z_dim} but got {z.shape[-1]}; with "
-                       "encoder.type=none (no latent path) set decoder.latent=false")
+                fix = (
+                    f"the decoder reads z of width {self.z_dim} but got {z.shape[-1]}; with "
+                    "encoder.type=none (no latent path) set decoder.latent=false"
+                )
             raise odepipe.ModelError(fix)
         return x if self.z_dim == 0 else torch.cat([x, z], dim=-1)
 
@@ -128,8 +147,9 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
             drop[:, 0] = False  # keep bos
             prev = torch.where(drop & (prev != PAD_ID), torch.full_like(prev, UNK_ID), prev)
         x = self._with_z(self.embedding(prev), z)  # (B, T, E + L)
-        selected = torch.ones_like(tokens, dtype=torch.bool) if batch.mask is None \
-            else batch.mask > 0  # (B, T)
+        selected = (
+            torch.ones_like(tokens, dtype=torch.bool) if batch.mask is None else batch.mask > 0
+        )  # (B, T)
         h = self._recur(x, self.initial_state(z[:, 0]), selected)  # (B, T, H)
         features = self._with_z(self.drop(h), z)[selected]  # (N, H + L)
         return TokenDistribution(self.out(features), selected)  # logits (N, V)
@@ -155,14 +175,15 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         T = x.shape[1]
         if bool((lengths == T).all()):
             return self.rnn(x, state)[0]
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
-                                                   enforce_sorted=False)
-        h, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed, state)[0], batch_first=True,
-                                                total_length=T)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        h, _ = nn.utils.rnn.pad_packed_sequence(
+            self.rnn(packed, state)[0], batch_first=True, total_length=T
+        )
         return h
 
-    def _step(self, prev: torch.Tensor, zi: torch.Tensor, state: Any
-              ) -> Tuple[torch.Tensor, Any]:
+    def _step(self, prev: torch.Tensor, zi: torch.Tensor, state: Any) -> Tuple[torch.Tensor, Any]:
         """One decoding step: logits ``(B, V)`` of the next token given the previous one
         ``prev (B, 1)`` and ``z(t_i)`` ``(B, 1, L)``; pad and bos can never come next."""
         h, state = self.rnn(self._with_z(self.embedding(prev), zi), state)
@@ -180,7 +201,7 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         done = torch.zeros(B, dtype=torch.bool, device=z.device)
         out = torch.full((B, T), PAD_ID, dtype=torch.long, device=z.device)
         for i in range(T):
-            logits, state = self._step(prev, z[:, i:i + 1], state)
+            logits, state = self._step(prev, z[:, i : i + 1], state)
             nxt = logits.argmax(-1)
             out[:, i] = torch.where(done, torch.full_like(nxt, PAD_ID), nxt)
             done |= nxt == EOS_ID
@@ -206,7 +227,7 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         seqs = torch.full((B * K, T), PAD_ID, dtype=torch.long, device=z.device)
         offset = (torch.arange(B, device=z.device) * K).unsqueeze(1)  # (B, 1)
         for i in range(T):
-            logits, state = self._step(prev, zk[:, i:i + 1], state)
+            logits, state = self._step(prev, zk[:, i : i + 1], state)
             logp = torch.log_softmax(logits, dim=-1)  # (B*K, V)
             logp[done] = -float("inf")
             logp[done, PAD_ID] = 0.0  # a finished prefix continues with pad, at no cost
@@ -216,8 +237,9 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
             token = (index % V).view(-1)  # (B*K,)
             seqs = seqs[source]
             seqs[:, i] = token
-            state = tuple(s[:, source] for s in state) if isinstance(state, tuple) \
-                else state[:, source]
+            state = (
+                tuple(s[:, source] for s in state) if isinstance(state, tuple) else state[:, source]
+            )
             done = done[source] | (token == EOS_ID)
             scores, prev = top, token.unsqueeze(1)
             if bool(done.all()):

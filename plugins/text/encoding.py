@@ -8,6 +8,7 @@ A batch is ``tokens (B, T)`` padded with the pad id, ``mask (B, T)`` and
 ``times (T,) = arange(T) * dt``: the latent ODE runs over token positions. Every sentence ends
 with eos.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,23 +53,27 @@ class TextCodec:
         tokens = torch.full((len(items), T), PAD_ID, dtype=torch.long)
         mask = torch.zeros(len(items), T)
         for i, ids in enumerate(items):
-            tokens[i, :len(ids)] = torch.tensor(ids)
-            mask[i, :len(ids)] = 1.0
+            tokens[i, : len(ids)] = torch.tensor(ids)
+            mask[i, : len(ids)] = 1.0
         return Batch(times=self.times(T), tokens=tokens, mask=mask)  # (B, T), (B, T)
 
-    def encode_split(self, split: str, sentences: Sequence[str], quiet: bool = False
-                     ) -> Tuple[List[List[int]], List[str]]:
+    def encode_split(
+        self, split: str, sentences: Sequence[str], quiet: bool = False
+    ) -> Tuple[List[List[int]], List[str]]:
         """Ids (eos appended) of the sentences that fit ``max_tokens``, and those sentences.
         Longer or empty ones are skipped, with one warning unless ``quiet``; a split where
         none fits is a DataError naming the key to raise."""
         encoded = self.tokenizer.encode(sentences)
         keep = [i for i, ids in enumerate(encoded) if 0 < len(ids) < self.max_tokens]
         if len(keep) < len(encoded) and not quiet:
-            warn(f"{len(encoded) - len(keep)} of {len(encoded)} {split} sentences are empty "
-                 f"or longer than data.max_tokens={self.max_tokens} pieces and were skipped")
+            warn(
+                f"{len(encoded) - len(keep)} of {len(encoded)} {split} sentences are empty "
+                f"or longer than data.max_tokens={self.max_tokens} pieces and were skipped"
+            )
         if not keep:
-            raise odepipe.DataError(f"no {split} sentence fits data.max_tokens={self.max_tokens}; "
-                                    f"raise data.max_tokens")
+            raise odepipe.DataError(
+                f"no {split} sentence fits data.max_tokens={self.max_tokens}; raise data.max_tokens"
+            )
         return [encoded[i] + [EOS_ID] for i in keep], [sentences[i] for i in keep]
 
     def encode_sentences(self, sentences: Sequence[str]) -> Batch:
@@ -82,9 +87,11 @@ class TextCodec:
             ids = self.tokenizer.encode([s])[0]
             limit = self.max_tokens - 1
             if len(ids) > limit:
-                warn(f"the sentence {_short(s)!r} is {len(ids)} pieces long; this model reads "
-                     f"at most {limit} (data.max_tokens={self.max_tokens}), so only its first "
-                     f"{limit} pieces are used")
+                warn(
+                    f"the sentence {_short(s)!r} is {len(ids)} pieces long; this model reads "
+                    f"at most {limit} (data.max_tokens={self.max_tokens}), so only its first "
+                    f"{limit} pieces are used"
+                )
                 ids = ids[:limit]
             items.append(ids + [EOS_ID])
         return self.collate(items)
@@ -98,16 +105,22 @@ class TextCodec:
         """Copies the tokenizer's model file and writes the settings into ``folder``."""
         os.makedirs(folder, exist_ok=True)
         shutil.copyfile(self.tokenizer.path, os.path.join(folder, TOKENIZER_FILE))
-        settings = {"format": FORMAT, "tokenizer": self.tokenizer.name,
-                    "vocab_size": self.vocab_size, "max_tokens": self.max_tokens,
-                    "dt": self.dt, "lowercase": self.tokenizer.lowercase}
+        settings = {
+            "format": FORMAT,
+            "tokenizer": self.tokenizer.name,
+            "vocab_size": self.vocab_size,
+            "max_tokens": self.max_tokens,
+            "dt": self.dt,
+            "lowercase": self.tokenizer.lowercase,
+        }
         with open(os.path.join(folder, SETTINGS_FILE), "w", encoding="utf-8") as f:
             json.dump(settings, f, indent=2)
 
     @staticmethod
     def saved_in(folder: str) -> bool:
-        return all(os.path.isfile(os.path.join(folder, name))
-                   for name in (TOKENIZER_FILE, SETTINGS_FILE))
+        return all(
+            os.path.isfile(os.path.join(folder, name)) for name in (TOKENIZER_FILE, SETTINGS_FILE)
+        )
 
     @classmethod
     def load(cls, folder: str) -> "TextCodec":
@@ -115,18 +128,23 @@ class TextCodec:
         try:
             with open(os.path.join(folder, SETTINGS_FILE), encoding="utf-8") as f:
                 settings: Dict = json.load(f)
-            tokenizer = Tokenizer(os.path.join(folder, TOKENIZER_FILE),
-                                  lowercase=bool(settings["lowercase"]),
-                                  name=str(settings["tokenizer"]))
+            tokenizer = Tokenizer(
+                os.path.join(folder, TOKENIZER_FILE),
+                lowercase=bool(settings["lowercase"]),
+                name=str(settings["tokenizer"]),
+            )
             codec = cls(tokenizer, int(settings["max_tokens"]), float(settings["dt"]))
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise odepipe.CheckpointError(f"the text settings saved in {folder} cannot be read "
-                                          f"({type(exc).__name__}: {exc}); train the run "
-                                          f"again") from None
+            raise odepipe.CheckpointError(
+                f"the text settings saved in {folder} cannot be read "
+                f"({type(exc).__name__}: {exc}); train the run "
+                f"again"
+            ) from None
         if codec.vocab_size != settings["vocab_size"]:
             raise odepipe.CheckpointError(
                 f"the tokenizer saved in {folder} has {codec.vocab_size} pieces but its "
-                f"settings say {settings['vocab_size']}; train the run again")
+                f"settings say {settings['vocab_size']}; train the run again"
+            )
         return codec
 
 

@@ -4,6 +4,7 @@ the path between two sentences' codes, and draws from the prior.
 The decoder must declare that it writes tokens (:class:`odepipe.TokenDecoder`, and
 :class:`odepipe.BeamSearchDecoder` for ``beam > 1``); the text decoders of this bundle do.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,14 +24,20 @@ def token_decoder(model: Any, beam: int = 1) -> Any:
     if beam < 1:
         raise odepipe.DataError(f"--beam must be >= 1, got {beam}")
     needed = odepipe.BeamSearchDecoder if beam > 1 else odepipe.TokenDecoder
-    return odepipe.require_capability(model.decoder, needed, where="this model",
-                                      role="decoder", command="decoding sentences"
-                                      + (f" with --beam {beam}" if beam > 1 else ""), fix=_FIX)
+    return odepipe.require_capability(
+        model.decoder,
+        needed,
+        where="this model",
+        role="decoder",
+        command="decoding sentences" + (f" with --beam {beam}" if beam > 1 else ""),
+        fix=_FIX,
+    )
 
 
 @torch.no_grad()
-def decode_latents(model: Any, codec: TextCodec, z0: torch.Tensor, beam: int = 1,
-                   max_len: Optional[int] = None) -> List[str]:
+def decode_latents(
+    model: Any, codec: TextCodec, z0: torch.Tensor, beam: int = 1, max_len: Optional[int] = None
+) -> List[str]:
     """Sentences from initial latent states ``z0 (N, L)``: evolve z over the token positions,
     then decode one token at a time (greedy, or beam search of width ``beam``)."""
     decoder = token_decoder(model, beam)
@@ -53,14 +60,22 @@ def walk(a: torch.Tensor, b: torch.Tensor, t: float, method: str = "linear") -> 
     omega = torch.arccos(cos)
     if omega.abs() < 1e-6:
         return (1 - t) * a + t * b
-    direction = (torch.sin((1 - t) * omega) * a / na + torch.sin(t * omega) * b / nb) \
-        / torch.sin(omega)
+    direction = (torch.sin((1 - t) * omega) * a / na + torch.sin(t * omega) * b / nb) / torch.sin(
+        omega
+    )
     return direction * ((1 - t) * na + t * nb)
 
 
 @torch.no_grad()
-def interpolate(model: Any, codec: TextCodec, a: str, b: str, steps: int = 8,
-                method: str = "linear", beam: int = 1) -> List[Dict[str, Any]]:
+def interpolate(
+    model: Any,
+    codec: TextCodec,
+    a: str,
+    b: str,
+    steps: int = 8,
+    method: str = "linear",
+    beam: int = 1,
+) -> List[Dict[str, Any]]:
     """``steps`` points strictly between the posterior means of ``a`` and ``b``, plus the two
     endpoints, each decoded. Returns dicts with alpha and sentence."""
     token_decoder(model, beam)  # refuse before encoding anything
@@ -74,8 +89,9 @@ def interpolate(model: Any, codec: TextCodec, a: str, b: str, steps: int = 8,
 
 
 @torch.no_grad()
-def sample_prior(model: Any, codec: TextCodec, n: int, seed: int,
-                 out_dir: Optional[str] = None) -> List[str]:
+def sample_prior(
+    model: Any, codec: TextCodec, n: int, seed: int, out_dir: Optional[str] = None
+) -> List[str]:
     """Greedy sentences from ``n`` draws of z0 ~ N(0, I) (seeded); also written to
     ``out_dir/samples.txt`` when given."""
     device = next(model.parameters()).device

@@ -14,6 +14,7 @@ progressive aspect, yes/no and wh-questions, negation (``did not``, ``does not``
 coordination of clauses, verb phrases and noun phrases (which makes the subject plural), past /
 present / future tense, and singular/plural agreement of determiners, verbs and pronouns.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -21,9 +22,17 @@ import random
 from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 # -- the lexicon ---------------------------------------------------------------------------------
-_IRREGULAR_PLURALS = {"man": "men", "woman": "women", "child": "children", "fisherman": "fishermen",
-                      "thief": "thieves", "wolf": "wolves", "mouse": "mice", "knife": "knives",
-                      "leaf": "leaves"}
+_IRREGULAR_PLURALS = {
+    "man": "men",
+    "woman": "women",
+    "child": "children",
+    "fisherman": "fishermen",
+    "thief": "thieves",
+    "wolf": "wolves",
+    "mouse": "mice",
+    "knife": "knives",
+    "leaf": "leaves",
+}
 NOUN_LEMMAS = """
 man woman child boy girl king queen teacher doctor farmer student soldier sailor artist baker
 driver nurse pilot singer writer painter hunter fisherman prince princess lawyer judge cook guard
@@ -42,26 +51,59 @@ palace office museum hospital airport desert
 
 # (base, 3sg, past, -ing); None means the regular form
 _VERB_FORMS: Dict[str, Tuple[Optional[str], Optional[str], Optional[str]]] = {
-    "run": (None, "ran", "running"), "sing": (None, "sang", None), "swim": (None, "swam", "swimming"),
-    "sit": (None, "sat", "sitting"), "stand": (None, "stood", None), "fall": (None, "fell", None),
-    "fly": ("flies", "flew", None), "hide": (None, "hid", None), "sleep": (None, "slept", None),
-    "see": (None, "saw", "seeing"), "find": (None, "found", None), "take": (None, "took", None),
-    "hold": (None, "held", None), "meet": (None, "met", None), "buy": (None, "bought", None),
-    "sell": (None, "sold", None), "bring": (None, "brought", None), "read": (None, "read", None),
-    "write": (None, "wrote", None), "draw": (None, "drew", None), "catch": (None, "caught", None),
-    "throw": (None, "threw", None), "eat": (None, "ate", None), "drink": (None, "drank", None),
-    "hear": (None, "heard", None), "teach": (None, "taught", None), "leave": (None, "left", None),
-    "lose": (None, "lost", None), "forget": (None, "forgot", "forgetting"),
-    "hit": (None, "hit", "hitting"), "break": (None, "broke", None), "know": (None, "knew", None),
-    "build": (None, "built", None), "feed": (None, "fed", None), "keep": (None, "kept", None),
-    "dig": (None, "dug", "digging"), "cut": (None, "cut", "cutting"), "sweep": (None, "swept", None),
-    "stop": (None, "stopped", "stopping"), "hug": (None, "hugged", "hugging"),
-    "shop": (None, "shopped", "shopping"), "wake": (None, "woke", None), "win": (None, "won", "winning"),
-    "grab": (None, "grabbed", "grabbing"), "drive": (None, "drove", None), "ride": (None, "rode", None),
-    "sink": (None, "sank", None), "shine": (None, "shone", None), "dream": (None, "dreamed", None),
+    "run": (None, "ran", "running"),
+    "sing": (None, "sang", None),
+    "swim": (None, "swam", "swimming"),
+    "sit": (None, "sat", "sitting"),
+    "stand": (None, "stood", None),
+    "fall": (None, "fell", None),
+    "fly": ("flies", "flew", None),
+    "hide": (None, "hid", None),
+    "sleep": (None, "slept", None),
+    "see": (None, "saw", "seeing"),
+    "find": (None, "found", None),
+    "take": (None, "took", None),
+    "hold": (None, "held", None),
+    "meet": (None, "met", None),
+    "buy": (None, "bought", None),
+    "sell": (None, "sold", None),
+    "bring": (None, "brought", None),
+    "read": (None, "read", None),
+    "write": (None, "wrote", None),
+    "draw": (None, "drew", None),
+    "catch": (None, "caught", None),
+    "throw": (None, "threw", None),
+    "eat": (None, "ate", None),
+    "drink": (None, "drank", None),
+    "hear": (None, "heard", None),
+    "teach": (None, "taught", None),
+    "leave": (None, "left", None),
+    "lose": (None, "lost", None),
+    "forget": (None, "forgot", "forgetting"),
+    "hit": (None, "hit", "hitting"),
+    "break": (None, "broke", None),
+    "know": (None, "knew", None),
+    "build": (None, "built", None),
+    "feed": (None, "fed", None),
+    "keep": (None, "kept", None),
+    "dig": (None, "dug", "digging"),
+    "cut": (None, "cut", "cutting"),
+    "sweep": (None, "swept", None),
+    "stop": (None, "stopped", "stopping"),
+    "hug": (None, "hugged", "hugging"),
+    "shop": (None, "shopped", "shopping"),
+    "wake": (None, "woke", None),
+    "win": (None, "won", "winning"),
+    "grab": (None, "grabbed", "grabbing"),
+    "drive": (None, "drove", None),
+    "ride": (None, "rode", None),
+    "sink": (None, "sank", None),
+    "shine": (None, "shone", None),
+    "dream": (None, "dreamed", None),
 }
 INTRANSITIVE = """walk sing run sleep dance laugh cry smile swim jump wait fall arrive travel rest
-work play shout listen sit stand climb wander hide fly stop shop wake dream shine sink rise""".split()
+work play shout listen sit stand climb wander hide fly stop shop wake dream shine sink
+rise""".split()
 TRANSITIVE = """see like find take hold carry watch help love hate follow visit know meet call push
 pull open close paint build buy sell bring read write draw catch throw kick wash clean eat drink
 want need hear teach leave lose miss remember forget chase feed greet kiss hug thank touch hit
@@ -120,11 +162,19 @@ def verb_forms(base: str) -> Tuple[str, str, str, str]:
 def lexicon() -> Dict[str, List[str]]:
     """Lexical category -> words. Category names start with an uppercase letter."""
     cats: Dict[str, List[str]] = {
-        "N_sg": list(NOUN_LEMMAS), "N_pl": [plural(n) for n in NOUN_LEMMAS],
-        "Name": list(NAMES), "Adj": list(ADJECTIVES), "Adv": list(ADVERBS),
-        "P": list(PREPOSITIONS), "Det_sg": DET_SG + ["an"], "Det_pl": list(DET_PL),
-        "ProSubj_sg": ["he", "she", "it"], "ProSubj_pl": ["they"],
-        "ProObj": ["him", "her", "it", "them"], "Conj": ["and", "but"], "Rel": ["who", "that"],
+        "N_sg": list(NOUN_LEMMAS),
+        "N_pl": [plural(n) for n in NOUN_LEMMAS],
+        "Name": list(NAMES),
+        "Adj": list(ADJECTIVES),
+        "Adv": list(ADVERBS),
+        "P": list(PREPOSITIONS),
+        "Det_sg": DET_SG + ["an"],
+        "Det_pl": list(DET_PL),
+        "ProSubj_sg": ["he", "she", "it"],
+        "ProSubj_pl": ["they"],
+        "ProObj": ["him", "her", "it", "them"],
+        "Conj": ["and", "but"],
+        "Rel": ["who", "that"],
     }
     for kind, lemmas in (("i", INTRANSITIVE), ("t", TRANSITIVE)):
         forms = [verb_forms(v) for v in lemmas]
@@ -154,8 +204,11 @@ def rules() -> List[Rule]:
     add("Decl", "Clause", 0.9)
     add("Decl", "Clause Conj Clause", 0.1)
     for n in NUMS:
-        be = {"past": "was" if n == "sg" else "were", "pres": "is" if n == "sg" else "are",
-              "fut": "will be"}
+        be = {
+            "past": "was" if n == "sg" else "were",
+            "pres": "is" if n == "sg" else "are",
+            "fut": "will be",
+        }
         add("Clause", f"Subj_{n} Pred_{n}", 0.95)
         add("Clause", f"there {be['past']} NPs_{n} PP", 0.025)
         add("Clause", f"there {be['pres']} NPs_{n} PP", 0.025)
@@ -202,8 +255,11 @@ def rules() -> List[Rule]:
             add(f"VP_{n}_{t}", "will not be PP" if t == "fut" else f"{be[t]} not PP", 0.01)
             # finite verb groups: simple, negated, progressive
             for k in ("i", "t"):
-                simple = {"past": f"V{k}_past", "pres": f"V{k}_{'s' if n == 'sg' else 'base'}",
-                          "fut": f"will V{k}_base"}[t]
+                simple = {
+                    "past": f"V{k}_past",
+                    "pres": f"V{k}_{'s' if n == 'sg' else 'base'}",
+                    "fut": f"will V{k}_base",
+                }[t]
                 add(f"SVG{k}_{n}_{t}", simple, 1.0)
                 g = f"VG{k}_{n}_{t}"
                 if t == "past":
@@ -272,8 +328,10 @@ class Grammar:
         for lhs, rhs, w in self.rules:
             self.by_lhs.setdefault(lhs, []).append((rhs, w))
         # for sampling: the right-hand sides and their cumulative weights, per nonterminal
-        self._options = {lhs: ([o[0] for o in opts], list(itertools.accumulate(o[1] for o in opts)))
-                         for lhs, opts in self.by_lhs.items()}
+        self._options = {
+            lhs: ([o[0] for o in opts], list(itertools.accumulate(o[1] for o in opts)))
+            for lhs, opts in self.by_lhs.items()
+        }
         self.categories_of: Dict[str, Set[str]] = {}
         for cat, words in self.lexicon.items():
             for word in words:

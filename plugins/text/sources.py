@@ -8,6 +8,7 @@ corpus, trains (or finds in the cache) the tokenizer and encodes every split. A 
 instead calls :meth:`TextSource.restore` with the folder :meth:`TextSource.save` wrote, which
 brings the tokenizer back so that encoding and decoding work without any corpus.
 """
+
 from __future__ import annotations
 
 import abc
@@ -44,10 +45,15 @@ class TextSource(DataSource, odepipe.SentenceSource, odepipe.ItemLengths):
     kind = "text"
 
     @odepipe.checked
-    def __init__(self, seed: int = 0, vocab: Annotated[int, Range(ge=8, le=10**6)] = 1200,
-                 tokenizer: Literal["bpe", "unigram"] = "bpe",
-                 max_tokens: Annotated[int, Range(ge=2, le=10**5)] = 32,
-                 dt: Annotated[float, Range(gt=0, le=10**3)] = 0.1, lowercase: bool = False):
+    def __init__(
+        self,
+        seed: int = 0,
+        vocab: Annotated[int, Range(ge=8, le=10**6)] = 1200,
+        tokenizer: Literal["bpe", "unigram"] = "bpe",
+        max_tokens: Annotated[int, Range(ge=2, le=10**5)] = 32,
+        dt: Annotated[float, Range(gt=0, le=10**3)] = 0.1,
+        lowercase: bool = False,
+    ):
         self.seed, self.max_tokens, self.dt = seed, max_tokens, dt
         self.settings = {"vocab": vocab, "tokenizer": tokenizer, "lowercase": lowercase}
         self._codec: Optional[TextCodec] = None
@@ -66,14 +72,14 @@ class TextSource(DataSource, odepipe.SentenceSource, odepipe.ItemLengths):
         quiet = self._codec is not None
         if self._codec is None:
             s = self.settings
-            tokenizer = train_tokenizer(texts["train"], s["vocab"], s["tokenizer"],
-                                        s["lowercase"])
+            tokenizer = train_tokenizer(texts["train"], s["vocab"], s["tokenizer"], s["lowercase"])
             quiet = not tokenizer.fresh  # the skip warning is said once, when first trained
             self._codec = TextCodec(tokenizer, self.max_tokens, self.dt)
         ids = {}
         for split in SPLITS:
-            ids[split], self._sentences[split] = self._codec.encode_split(split, texts[split],
-                                                                          quiet=quiet)
+            ids[split], self._sentences[split] = self._codec.encode_split(
+                split, texts[split], quiet=quiet
+            )
         self._ids = ids
 
     @property
@@ -100,8 +106,9 @@ class TextSource(DataSource, odepipe.SentenceSource, odepipe.ItemLengths):
 
     def dataset(self, split: str) -> Sequence[List[int]]:
         if split not in SPLITS:
-            raise odepipe.DataError(f"data.type={self.kind} has no split {split!r}; splits: "
-                                    f"{', '.join(SPLITS)}")
+            raise odepipe.DataError(
+                f"data.type={self.kind} has no split {split!r}; splits: {', '.join(SPLITS)}"
+            )
         if self._ids is None:
             self._prepare()
         assert self._ids is not None
@@ -150,8 +157,9 @@ class TextSource(DataSource, odepipe.SentenceSource, odepipe.ItemLengths):
     def decode_latents(self, model: Any, z0: torch.Tensor, beam: int = 1) -> List[str]:
         return generation.decode_latents(model, self.codec, z0, beam)
 
-    def interpolate(self, model: Any, a: str, b: str, steps: int = 8, method: str = "linear",
-                    beam: int = 1) -> List[Dict[str, Any]]:
+    def interpolate(
+        self, model: Any, a: str, b: str, steps: int = 8, method: str = "linear", beam: int = 1
+    ) -> List[Dict[str, Any]]:
         return generation.interpolate(model, self.codec, a, b, steps, method, beam)
 
     def sample(self, model: Any, n: int, out_dir: Optional[str] = None) -> List[str]:
@@ -165,13 +173,23 @@ class GrammarText(TextSource, odepipe.GrammaticalityJudge):
 
     kind = "grammar"
 
-    def __init__(self, seed: int = 0, n_train: int = 20000, n_valid: int = 500,
-                 n_test: int = 1000, max_words: int = 20, vocab: int = 1200,
-                 tokenizer: Literal["bpe", "unigram"] = "bpe", max_tokens: int = 32,
-                 dt: float = 0.1, lowercase: bool = True):
+    def __init__(
+        self,
+        seed: int = 0,
+        n_train: int = 20000,
+        n_valid: int = 500,
+        n_test: int = 1000,
+        max_words: int = 20,
+        vocab: int = 1200,
+        tokenizer: Literal["bpe", "unigram"] = "bpe",
+        max_tokens: int = 32,
+        dt: float = 0.1,
+        lowercase: bool = True,
+    ):
         if min(n_train, n_valid, n_test) < 1 or max_words < 3:
-            raise odepipe.DataError("data.n_train, data.n_valid and data.n_test must be >= 1 "
-                                    "and data.max_words >= 3")
+            raise odepipe.DataError(
+                "data.n_train, data.n_valid and data.n_test must be >= 1 and data.max_words >= 3"
+            )
         super().__init__(seed, vocab, tokenizer, max_tokens, dt, lowercase)
         self.sizes = {"train": n_train, "valid": n_valid, "test": n_test}
         self.max_words = max_words
@@ -194,21 +212,36 @@ class TextFiles(TextSource):
 
     kind = "text"
 
-    def __init__(self, seed: int = 0, path: Optional[str] = None,
-                 train_path: Optional[str] = None, valid_path: Optional[str] = None,
-                 test_path: Optional[str] = None, valid_ratio: float = 0.05,
-                 test_ratio: float = 0.05, vocab: int = 4000,
-                 tokenizer: Literal["bpe", "unigram"] = "bpe", max_tokens: int = 48,
-                 dt: float = 0.1, lowercase: bool = False):
+    def __init__(
+        self,
+        seed: int = 0,
+        path: Optional[str] = None,
+        train_path: Optional[str] = None,
+        valid_path: Optional[str] = None,
+        test_path: Optional[str] = None,
+        valid_ratio: float = 0.05,
+        test_ratio: float = 0.05,
+        vocab: int = 4000,
+        tokenizer: Literal["bpe", "unigram"] = "bpe",
+        max_tokens: int = 48,
+        dt: float = 0.1,
+        lowercase: bool = False,
+    ):
         if path and train_path:
             raise odepipe.DataError("give data.path or data.train_path, not both")
         if not path and not train_path:
-            raise odepipe.DataError("data.type=text needs a file: data.path=FILE.txt (split by "
-                                    "data.valid_ratio/test_ratio) or data.train_path=... with "
-                                    "data.valid_path=... data.test_path=...")
+            raise odepipe.DataError(
+                "data.type=text needs a file: data.path=FILE.txt (split by "
+                "data.valid_ratio/test_ratio) or data.train_path=... with "
+                "data.valid_path=... data.test_path=..."
+            )
         super().__init__(seed, vocab, tokenizer, max_tokens, dt, lowercase)
-        self.files = {"path": path, "train_path": train_path, "valid_path": valid_path,
-                      "test_path": test_path}
+        self.files = {
+            "path": path,
+            "train_path": train_path,
+            "valid_path": valid_path,
+            "test_path": test_path,
+        }
         self.ratios = (valid_ratio, test_ratio)
 
     def corpus(self) -> Corpus:
@@ -220,18 +253,38 @@ class HubText(TextSource):
 
     kind = "hf"
 
-    def __init__(self, seed: int = 0, name: str = "", config: Optional[str] = None,
-                 split: str = "train", column: str = "text", valid_split: Optional[str] = None,
-                 test_split: Optional[str] = None, valid_ratio: float = 0.05,
-                 test_ratio: float = 0.05, max_sentences: Optional[int] = None,
-                 vocab: int = 4000, tokenizer: Literal["bpe", "unigram"] = "bpe",
-                 max_tokens: int = 48, dt: float = 0.1, lowercase: bool = False):
+    def __init__(
+        self,
+        seed: int = 0,
+        name: str = "",
+        config: Optional[str] = None,
+        split: str = "train",
+        column: str = "text",
+        valid_split: Optional[str] = None,
+        test_split: Optional[str] = None,
+        valid_ratio: float = 0.05,
+        test_ratio: float = 0.05,
+        max_sentences: Optional[int] = None,
+        vocab: int = 4000,
+        tokenizer: Literal["bpe", "unigram"] = "bpe",
+        max_tokens: int = 48,
+        dt: float = 0.1,
+        lowercase: bool = False,
+    ):
         if not name:
-            raise odepipe.DataError("data.type=hf needs data.name (a hub dataset such as "
-                                    "data.name=wikitext data.config=wikitext-2-raw-v1)")
+            raise odepipe.DataError(
+                "data.type=hf needs data.name (a hub dataset such as "
+                "data.name=wikitext data.config=wikitext-2-raw-v1)"
+            )
         super().__init__(seed, vocab, tokenizer, max_tokens, dt, lowercase)
-        self.spec = dict(name=name, config=config, split=split, column=column,
-                         valid_split=valid_split, test_split=test_split)
+        self.spec = dict(
+            name=name,
+            config=config,
+            split=split,
+            column=column,
+            valid_split=valid_split,
+            test_split=test_split,
+        )
         self.ratios, self.max_sentences = (valid_ratio, test_ratio), max_sentences
 
     def corpus(self) -> Corpus:

@@ -9,6 +9,7 @@ The trained model lives in ``<cache>/tokenizers/<sha256>.model`` where ``<cache>
 so training again on the same text does not retrain it. A run keeps its own copy (see
 :mod:`.encoding`), so reopening it needs neither the cache nor the corpus.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,8 +67,10 @@ class Tokenizer:
         "\u2581"), so per-word perplexity needs no second pass over the text. Specials count
         nothing."""
         if self._starts is None:
-            self._starts = [self.sp.id_to_piece(i).startswith("\u2581")
-                            and not self.sp.is_control(i) for i in range(self.vocab_size)]
+            self._starts = [
+                self.sp.id_to_piece(i).startswith("\u2581") and not self.sp.is_control(i)
+                for i in range(self.vocab_size)
+            ]
         starts = self._starts
         return [sum(1 for i in row if starts[int(i)]) for row in rows]
 
@@ -83,8 +86,13 @@ class Tokenizer:
         return self.sp.decode(kept)
 
 
-def train_tokenizer(sentences: Sequence[str], vocab_size: int, model_type: str = "unigram",
-                    lowercase: bool = False, cache_dir: str | None = None) -> Tokenizer:
+def train_tokenizer(
+    sentences: Sequence[str],
+    vocab_size: int,
+    model_type: str = "unigram",
+    lowercase: bool = False,
+    cache_dir: str | None = None,
+) -> Tokenizer:
     """The tokenizer of ``sentences``: loaded from the cache when these exact sentences and
     settings were seen before, else trained (deterministically, one thread) and cached.
 
@@ -111,25 +119,42 @@ def train_tokenizer(sentences: Sequence[str], vocab_size: int, model_type: str =
         prefix = os.path.join(tmp, "sp")
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(texts), model_prefix=prefix, vocab_size=vocab_size,
-                model_type=model_type, character_coverage=1.0, pad_id=PAD_ID, unk_id=UNK_ID,
-                bos_id=BOS_ID, eos_id=EOS_ID, num_threads=1, hard_vocab_limit=False,
-                shuffle_input_sentence=False, minloglevel=2)
+                sentence_iterator=iter(texts),
+                model_prefix=prefix,
+                vocab_size=vocab_size,
+                model_type=model_type,
+                character_coverage=1.0,
+                pad_id=PAD_ID,
+                unk_id=UNK_ID,
+                bos_id=BOS_ID,
+                eos_id=EOS_ID,
+                num_threads=1,
+                hard_vocab_limit=False,
+                shuffle_input_sentence=False,
+                minloglevel=2,
+            )
         except RuntimeError as exc:
             text = str(exc)
             needed = re.search(r"required_chars", text)
-            hint = (" (it must cover every distinct character of the corpus plus 4 specials)"
-                    if needed else "")
-            raise odepipe.DataError(f"SentencePiece could not build a vocabulary of "
-                                    f"data.vocab={vocab_size}{hint}: {text.strip()}; "
-                                    f"raise data.vocab") from None
+            hint = (
+                " (it must cover every distinct character of the corpus plus 4 specials)"
+                if needed
+                else ""
+            )
+            raise odepipe.DataError(
+                f"SentencePiece could not build a vocabulary of "
+                f"data.vocab={vocab_size}{hint}: {text.strip()}; "
+                f"raise data.vocab"
+            ) from None
         os.replace(prefix + ".model", path)
     tok = Tokenizer(path, lowercase)
     tok.fresh = True
     if tok.vocab_size < vocab_size:
-        warn(f"data.vocab={vocab_size} is larger than this training split supports; "
-             f"capped at {tok.vocab_size} pieces (set data.vocab={tok.vocab_size} to "
-             f"silence this)")
+        warn(
+            f"data.vocab={vocab_size} is larger than this training split supports; "
+            f"capped at {tok.vocab_size} pieces (set data.vocab={tok.vocab_size} to "
+            f"silence this)"
+        )
     return tok
 
 
@@ -139,6 +164,8 @@ def sentencepiece() -> Any:
     try:
         import sentencepiece as spm
     except ImportError:
-        raise odepipe.DataError("the text data sources need sentencepiece, part of odepipe's "
-                                "text extra: pip install 'odepipe[text]'") from None
+        raise odepipe.DataError(
+            "the text data sources need sentencepiece, part of odepipe's "
+            "text extra: pip install 'odepipe[text]'"
+        ) from None
     return spm
