@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Optional
 
 import torch
-from odepipe_plugins.latent_ode.observed import observed_first
+from odepipe_plugins.latent_ode.observed import observed_sequences
 from torch import nn
 
 import odepipe
@@ -81,16 +81,9 @@ class ODERNNEncoder(Encoder):
         return h
 
     def forward(self, batch: Batch) -> Posterior:
-        values = batch.values  # (B, T, D)
-        B, T, _ = values.shape
-        times = batch.times if batch.times.dim() == 2 else batch.times.expand(B, T)
-        times = times.to(values.dtype)
-        mask = torch.ones_like(values) if batch.mask is None else batch.mask.to(values.dtype)
-        if mask.dim() == 2:
-            mask = mask.unsqueeze(-1).expand_as(values)
-        inputs = torch.cat([values * mask, mask], dim=-1)  # (B, T, 2D)
-        times, inputs, observed = observed_first(times, inputs, mask.amax(-1))  # (B, K, ...)
-        h = values.new_zeros(B, self.hidden_size)
+        times, inputs, observed = observed_sequences(batch)  # (B, K, ...)
+        B = times.shape[0]
+        h = inputs.new_zeros(B, self.hidden_size)
         K = times.shape[1]
         for i in reversed(range(K)):
             if i < K - 1:

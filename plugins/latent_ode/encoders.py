@@ -16,7 +16,7 @@ from torch import nn
 import odepipe
 from odepipe import Batch, Encoder, Posterior, Range
 
-from .observed import observed_first
+from .observed import observed_sequences
 
 #: a layer width: at least 1, and small enough that the weights fit in memory
 Width = Annotated[int, Range(ge=1, le=16_384)]
@@ -92,15 +92,8 @@ class RecurrentEncoder(Encoder):
         """``observed_only``: each sample's observed points only, ``(B, K, step_dim)``, with the
         real gap to the previous observation (the first one's: its distance from the batch's
         first time, where z0 sits), and how many each sample has ``(B,)``."""
-        values = batch.values
-        B, T, _ = values.shape
-        times = batch.times if batch.times.dim() == 2 else batch.times.expand(B, T)
-        times = times.to(values.dtype)
-        mask = values.new_ones(values.shape) if batch.mask is None else batch.mask.to(values)
-        if mask.dim() == 2:
-            mask = mask.unsqueeze(-1).expand_as(values)
-        seen = mask.amax(-1)  # (B, T): a point counts when any coordinate was observed
-        times, inputs, seen = observed_first(times, torch.cat([values * mask, mask], -1), seen)
+        times, inputs, seen = observed_sequences(batch)
+        B = times.shape[0]
         start = batch.times.min().to(times).expand(B, 1)
         dt = torch.diff(times, dim=1, prepend=start).unsqueeze(-1)  # (B, K, 1)
         return torch.cat([inputs, dt], dim=-1), seen.sum(1).clamp(min=1).long()

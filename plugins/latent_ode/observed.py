@@ -14,6 +14,8 @@ from typing import Tuple
 
 import torch
 
+from odepipe import Batch
+
 
 def observed_first(
     times: torch.Tensor, inputs: torch.Tensor, observed: torch.Tensor
@@ -35,3 +37,18 @@ def observed_first(
     last = times.gather(1, (counts - 1).clamp(min=0).unsqueeze(1))  # (B, 1)
     times = torch.where(observed > 0, times, last)
     return times, inputs, observed
+
+
+def observed_sequences(batch: Batch) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A series batch as each sample's observed points, in time order (:func:`observed_first`):
+    ``times (B, K)``, ``inputs (B, K, 2D)`` (the values, zero where a coordinate is missing,
+    and the coordinate mask) and ``observed (B, K)``. A point counts as observed when any of
+    its coordinates is; no mask means every point was."""
+    values = batch.values  # (B, T, D)
+    B, T, _ = values.shape
+    times = batch.times if batch.times.dim() == 2 else batch.times.expand(B, T)
+    mask = torch.ones_like(values) if batch.mask is None else batch.mask.to(values.dtype)
+    if mask.dim() == 2:
+        mask = mask.unsqueeze(-1).expand_as(values)
+    inputs = torch.cat([values * mask, mask], dim=-1)  # (B, T, 2D)
+    return observed_first(times.to(values.dtype), inputs, mask.amax(-1))
