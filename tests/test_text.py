@@ -342,10 +342,13 @@ def test_a_source_without_a_grammar_marks_nothing(text_run):
     assert all("grammatical" not in p for p in json.loads(result.stdout)["path"])
 
 
-def _tiny_decoder(cls, vocab=7):
+def _tiny_decoder(cls, vocab=7, latent_output="path"):
     torch.manual_seed(0)
-    return cls(latent_dim=2, vocab_size=vocab, hidden_size=6, embedding_dim=3,
-               word_dropout=0.0).eval()
+    dec = cls(latent_dim=2, vocab_size=vocab, hidden_size=6, embedding_dim=3,
+              word_dropout=0.0, latent_output=latent_output).eval()
+    if dec.out_z is not None:  # its default init is small: make z0's bias matter in the test
+        torch.nn.init.normal_(dec.out_z.weight, std=2.0)
+    return dec
 
 
 def _sequence_log_prob(dec, z, ids):
@@ -367,13 +370,16 @@ def _sequence_log_prob(dec, z, ids):
     return out.sum(1)
 
 
+@pytest.mark.parametrize("latent_output", ["path", "start"])
 @pytest.mark.parametrize("cls_name", ["GRUTextDecoder", "LSTMTextDecoder"])
-def test_beam_search_of_width_one_is_greedy_and_an_exhaustive_beam_finds_the_best(cls_name):
+def test_beam_search_of_width_one_is_greedy_and_an_exhaustive_beam_finds_the_best(
+        cls_name, latent_output):
+    """Also checks that decoding step by step scores as the teacher-forced forward does."""
     import itertools
 
     from odepipe_plugins.text import decoders
 
-    dec = _tiny_decoder(getattr(decoders, cls_name))
+    dec = _tiny_decoder(getattr(decoders, cls_name), latent_output=latent_output)
     z = torch.randn(3, 3, 2) * 2  # (B, T, L)
     assert torch.equal(dec.beam(z, 1), dec.greedy(z))
     # every sequence of 3 steps over the 5 writable ids (unk, eos, 4, 5, 6), pad after eos
@@ -404,3 +410,30 @@ def test_interpolate_sentences_with_a_beam(text_run):
                                            beam=3)
     assert _invoke("interpolate-sentences", "a", "b", "--run", text_run, "--beam", 0
                    ).exit_code == 2
+
+
+def test_latent_output_start_reads_z0_as_a_per_sentence_bias():
+    """decoder.latent_output=start: the output layer has the LM's width, z0 adds one bias over
+    the vocabulary per sentence (the same at every position), and a bad choice is named."""
+    from odepipe_plugins.text.decoders import GRUTextDecoder
+
+    from odepipe import Batch
+
+    path = _tiny_decoder(GRUTextDecoder)
+    start = _tiny_decoder(GRUTextDecoder, latent_output="start")
+    assert path.out.in_features == 6 + 2 and start.out.in_features == 6
+    assert path.out_z is None and start.out_z.weight.shape == (7, 2)
+    ids = torch.tensor([[4, 5, EOS_ID], [6, EOS_ID, PAD_ID]])
+    mask = (ids != PAD_ID).float()
+    batch = Batch(times=torch.arange(3).float(), tokens=ids, mask=mask)
+    z = torch.randn(2, 3, 2)
+    logits = start(z, batch).logits  # (N, V) at the 5 real positions
+    weight = start.out_z.weight.detach().clone()  # (V, L)
+    with torch.no_grad():
+        start.out_z.weight.zero_()
+    without = start(z, batch).logits
+    rows = torch.tensor([0, 0, 0, 1, 1])  # the sentence of each real position
+    bias = z[:, 0] @ weight.T  # (B, V)
+    assert torch.allclose(logits - without, bias[rows], atol=1e-6)
+    with pytest.raises(odepipe.ModelError, match="decoder.latent_output"):
+        GRUTextDecoder(2, vocab_size=7, latent_output="side")

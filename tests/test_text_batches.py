@@ -149,8 +149,10 @@ def test_packed_encoder_gives_each_sentence_the_posterior_it_has_alone(cls):
     assert torch.allclose(encoder(padded).mean[:4], together.mean, atol=1e-6)
 
 
+@pytest.mark.parametrize("pack_above", [0.0, 1.0])  # always packed; never packed
 @pytest.mark.parametrize("cls", [GRUTextDecoder, LSTMTextDecoder])
-def test_decoder_log_likelihood_ignorespadding_per_token(cls):
+def test_decoder_log_likelihood_ignorespadding_per_token(cls, pack_above, monkeypatch):
+    monkeypatch.setattr(cls, "PACK_ABOVE", pack_above)
     torch.manual_seed(0)
     decoder = cls(3, vocab_size=10, hidden_size=6, embedding_dim=4, word_dropout=0.0).eval()
     batch = _token_batch(ROWS)

@@ -10,16 +10,19 @@ Token ids follow :mod:`odepipe_plugins.text.tokenizer`: pad 0, unk 1, bos 2, eos
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Annotated, Any, Literal, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import odepipe
-from odepipe import Batch, Decoder
+from odepipe import Batch, Decoder, Range
 
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+Width = Annotated[int, Range(ge=1, le=16_384)]
+Rate = Annotated[float, Range(ge=0, lt=1)]
 
 
 class TokenDistribution(torch.distributions.Distribution):
@@ -69,33 +72,35 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         bow_weight: weight of the bag-of-words loss (Zhao et al. 2017), a training-only term:
             a linear map of z0 predicts every piece of the sentence, order-free, so that z0
             must hold which words the sentence has. 0 (the default): no such term or head.
+        latent_output: how the output layer reads the latent. ``path`` (the default): z(t_i)
+            beside the recurrent state at every position. ``start``: a linear map of z0 adds
+            one bias over the vocabulary per sentence, so the largest matrix product of the
+            step (state to vocabulary, at every position) keeps the width of a plain
+            language model's; z(t_i) still enters the recurrent net at every position.
     """
 
     cell: type = nn.GRU
     supports = ("tokens",)
 
+    @odepipe.checked
     def __init__(
         self,
         latent_dim: int,
         vocab_size: Optional[int] = None,
-        hidden_size: int = 256,
-        num_layers: int = 1,
-        embedding_dim: int = 128,
-        word_dropout: float = 0.25,
-        dropout: float = 0.0,
+        hidden_size: Width = 256,
+        num_layers: Annotated[int, Range(ge=1, le=64)] = 1,
+        embedding_dim: Width = 128,
+        word_dropout: Rate = 0.25,
+        dropout: Rate = 0.0,
         latent: bool = True,
-        bow_weight: float = 0.0,
+        bow_weight: Annotated[float, Range(ge=0)] = 0.0,
+        latent_output: Literal["path", "start"] = "path",
     ):
         super().__init__()
         if vocab_size is None:
             raise odepipe.ModelError(
                 "this decoder writes tokens and needs a text data source "
-                "(data.type=grammar, text or hf) to supply vocab_size"
-            )
-        if not 0.0 <= word_dropout < 1.0 or not 0.0 <= dropout < 1.0:
-            raise odepipe.ModelError(
-                f"decoder.word_dropout and decoder.dropout must be in "
-                f"[0, 1), got {word_dropout} and {dropout}"
+                "(data.type=grammar, english, text or hf) to supply vocab_size"
             )
         self.hidden_size, self.num_layers = hidden_size, num_layers
         self.word_dropout = word_dropout
@@ -106,9 +111,13 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
             embedding_dim + self.z_dim, hidden_size, num_layers=num_layers, batch_first=True
         )
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden_size + self.z_dim, vocab_size)
-        if bow_weight < 0:
-            raise odepipe.ModelError(f"decoder.bow_weight must be >= 0, got {bow_weight}")
+        beside = self.z_dim if latent_output == "path" else 0  # z's width beside the state
+        self.out = nn.Linear(hidden_size + beside, vocab_size)
+        self.out_z = (
+            nn.Linear(latent_dim, vocab_size, bias=False)
+            if latent and latent_output == "start"
+            else None
+        )
         self.bow_weight = bow_weight
         self.bow = nn.Linear(latent_dim, vocab_size) if latent and bow_weight > 0 else None
 
@@ -150,9 +159,13 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         selected = (
             torch.ones_like(tokens, dtype=torch.bool) if batch.mask is None else batch.mask > 0
         )  # (B, T)
-        h = self._recur(x, self.initial_state(z[:, 0]), selected)  # (B, T, H)
-        features = self._with_z(self.drop(h), z)[selected]  # (N, H + L)
-        return TokenDistribution(self.out(features), selected)  # logits (N, V)
+        h = self.drop(self._recur(x, self.initial_state(z[:, 0]), selected))  # (B, T, H)
+        if self.out_z is None:
+            logits = self.out(self._with_z(h, z)[selected])  # (N, V) from (N, H [+ L])
+        else:  # each selected position gets its own sentence's bias
+            rows = torch.arange(len(h), device=h.device).repeat_interleave(selected.sum(1))
+            logits = self.out(h[selected]) + self.out_z(z[:, 0])[rows]
+        return TokenDistribution(logits, selected)
 
     def auxiliary_loss(self, z: torch.Tensor, batch: Batch) -> Optional[torch.Tensor]:
         """The bag-of-words loss, ``bow_weight`` x the batch mean of -sum over the sentence's
@@ -166,14 +179,20 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         picked = logp.gather(1, tokens) * real.to(logp.dtype)  # (B, T)
         return -self.bow_weight * picked.sum(1).mean()
 
+    #: the share of padded positions above which the recurrent net runs packed
+    PACK_ABOVE = 0.25
+
     def _recur(self, x: torch.Tensor, state: Any, selected: torch.Tensor) -> torch.Tensor:
-        """The recurrent net over ``x (B, T, In)``. When some sentences are shorter than the
-        batch (padding after their tokens, as the text sources collate), it runs packed: no
-        step is computed at padding, which the loss ignores, and on CUDA the packed GRU/LSTM
-        is cuDNN's. Outputs at padding are 0 and never read."""
+        """The recurrent net over ``x (B, T, In)``. The net is causal, so its outputs at a
+        sentence's own positions do not depend on the padding after them: it runs over the
+        padded batch as it is, and its outputs at padding are never read. Packing skips the
+        padding but costs more than it saves on length-grouped batches (2% padding: packed
+        runs 0.89x the tokens/s of unpacked on one CPU thread, docs/text.md), so only a batch
+        with more than ``PACK_ABOVE`` of its positions padded runs packed (on CUDA, through
+        cuDNN's packed kernels)."""
         lengths = selected.sum(1).clamp(min=1)  # (B,)
-        T = x.shape[1]
-        if bool((lengths == T).all()):
+        B, T = selected.shape
+        if float(lengths.sum()) >= (1.0 - self.PACK_ABOVE) * B * T:
             return self.rnn(x, state)[0]
         packed = nn.utils.rnn.pack_padded_sequence(
             x, lengths.cpu(), batch_first=True, enforce_sorted=False
@@ -183,11 +202,17 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         )
         return h
 
-    def _step(self, prev: torch.Tensor, zi: torch.Tensor, state: Any) -> Tuple[torch.Tensor, Any]:
+    def _step(
+        self, prev: torch.Tensor, zi: torch.Tensor, z0: torch.Tensor, state: Any
+    ) -> Tuple[torch.Tensor, Any]:
         """One decoding step: logits ``(B, V)`` of the next token given the previous one
-        ``prev (B, 1)`` and ``z(t_i)`` ``(B, 1, L)``; pad and bos can never come next."""
+        ``prev (B, 1)``, ``z(t_i)`` ``(B, 1, L)`` and z0 ``(B, L)``; pad and bos can never
+        come next."""
         h, state = self.rnn(self._with_z(self.embedding(prev), zi), state)
-        logits = self.out(self._with_z(h, zi))[:, 0]  # (B, V)
+        if self.out_z is None:
+            logits = self.out(self._with_z(h, zi))[:, 0]  # (B, V)
+        else:
+            logits = self.out(h[:, 0]) + self.out_z(z0)
         logits[:, [PAD_ID, BOS_ID]] = -float("inf")
         return logits, state
 
@@ -201,7 +226,7 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         done = torch.zeros(B, dtype=torch.bool, device=z.device)
         out = torch.full((B, T), PAD_ID, dtype=torch.long, device=z.device)
         for i in range(T):
-            logits, state = self._step(prev, z[:, i : i + 1], state)
+            logits, state = self._step(prev, z[:, i : i + 1], z[:, 0], state)
             nxt = logits.argmax(-1)
             out[:, i] = torch.where(done, torch.full_like(nxt, PAD_ID), nxt)
             done |= nxt == EOS_ID
@@ -227,7 +252,7 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         seqs = torch.full((B * K, T), PAD_ID, dtype=torch.long, device=z.device)
         offset = (torch.arange(B, device=z.device) * K).unsqueeze(1)  # (B, 1)
         for i in range(T):
-            logits, state = self._step(prev, zk[:, i : i + 1], state)
+            logits, state = self._step(prev, zk[:, i : i + 1], zk[:, 0], state)
             logp = torch.log_softmax(logits, dim=-1)  # (B*K, V)
             logp[done] = -float("inf")
             logp[done, PAD_ID] = 0.0  # a finished prefix continues with pad, at no cost
