@@ -11,9 +11,12 @@ odepipe's own batch order):
   ``cross_entropy(ignore_index=pad)``, backward, clip, Adam; the decoder's sizes, no encoder.
 
 Each figure is tokens per second, counting real tokens (eos included, padding not). To be fair
-to all three on a shared machine, they run in interleaved rounds (a few steps of each in turn)
-after a warm-up, and the totals are compared. Also printed: padded positions per real token in
-the batches of a plain random order and of the length-grouped order training uses.
+to all of them on a shared machine, they run in interleaved rounds (a few steps of each in
+turn, the order rotated from round to round so that no trainer always follows the same one)
+after a warm-up. Printed: the ratio of the totals, and the median and quartiles of the ratio
+within each round, which a change in the machine's load between rounds does not move. Also
+printed: padded positions per real token in the batches of a plain random order and of the
+length-grouped order training uses.
 
     python benchmarks/text_throughput.py            # text_vae's sizes, 20000 sentences
     python benchmarks/text_throughput.py --vae sentences_default   # real English, its sizes
@@ -29,10 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -83,16 +87,21 @@ class Trainer:
     def __init__(self, name: str, step: Any, tokens_at: Any):
         self.name, self._step, self._tokens_at = name, step, tokens_at
         self.position, self.seconds, self.tokens = 0, 0.0, 0
+        self.rounds: List[float] = []  # tokens/s of each counted run
 
     def run(self, steps: int, count: bool = True) -> None:
+        seconds, tokens = 0.0, 0
         for _ in range(steps):
             real = self._tokens_at(self.position)
             started = time.perf_counter()
             self._step(self.position)
-            if count:
-                self.seconds += time.perf_counter() - started
-                self.tokens += real
+            seconds += time.perf_counter() - started
+            tokens += real
             self.position += 1
+        if count:
+            self.seconds += seconds
+            self.tokens += tokens
+            self.rounds.append(tokens / seconds)
 
     @property
     def rate(self) -> float:
@@ -196,8 +205,8 @@ def main(argv: Sequence[str] = ()) -> Dict[str, float]:
         ]
         for trainer in trainers:
             trainer.run(args.warmup, count=False)
-        for _ in range(args.rounds):
-            for trainer in trainers:
+        for r in range(args.rounds):
+            for trainer in trainers[r % len(trainers) :] + trainers[: r % len(trainers)]:
                 trainer.run(args.steps)
     rates = {t.name: t.rate for t in trainers}
     shown = (
@@ -225,7 +234,22 @@ def main(argv: Sequence[str] = ()) -> Dict[str, float]:
             f"ratio to the {other} loop: vae {rates['vae'] / rates[other]:.3f}x, "
             f"lm {rates['lm'] / rates[other]:.3f}x"
         )
-    return {**rates, "pad_plain": pad_plain, "pad_grouped": pad_grouped}
+    by_name = {t.name: t for t in trainers}
+    within = {}
+    for name in ("vae", "lm"):
+        q1, median, q3 = quartiles(by_name[name].rounds, by_name["hand"].rounds)
+        within[f"{name}_over_hand_median"] = median
+        print(
+            f"{name} / hand loop within each round: median {median:.3f}x "
+            f"(quartiles {q1:.3f}-{q3:.3f}, {args.rounds} rounds)"
+        )
+    return {**rates, **within, "pad_plain": pad_plain, "pad_grouped": pad_grouped}
+
+
+def quartiles(rates: Sequence[float], base: Sequence[float]) -> Tuple[float, float, float]:
+    """First quartile, median and third quartile of ``rates[r] / base[r]`` over the rounds."""
+    q = statistics.quantiles([a / b for a, b in zip(rates, base)], n=4, method="inclusive")
+    return q[0], q[1], q[2]
 
 
 if __name__ == "__main__":

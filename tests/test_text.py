@@ -362,7 +362,7 @@ def _sequence_log_prob(dec, z, ids):
         if EOS_ID in seq:
             mask[row, seq.index(EOS_ID) + 1:] = 0
     dist = dec(z, Batch(times=torch.arange(T).float(), tokens=ids, mask=mask))
-    logits = dist.logits.clone()
+    logits = dist.selected_logits.clone()
     logits[:, [PAD_ID, 2]] = -float("inf")
     logp = torch.log_softmax(logits, -1).gather(1, ids[mask > 0].unsqueeze(1)).squeeze(1)
     out = torch.zeros(ids.shape)
@@ -427,11 +427,11 @@ def test_latent_output_start_reads_z0_as_a_per_sentence_bias():
     mask = (ids != PAD_ID).float()
     batch = Batch(times=torch.arange(3).float(), tokens=ids, mask=mask)
     z = torch.randn(2, 3, 2)
-    logits = start(z, batch).logits  # (N, V) at the 5 real positions
+    logits = start(z, batch).selected_logits  # (N, V) at the 5 real positions
     weight = start.out_z.weight.detach().clone()  # (V, L)
     with torch.no_grad():
         start.out_z.weight.zero_()
-    without = start(z, batch).logits
+    without = start(z, batch).selected_logits
     rows = torch.tensor([0, 0, 0, 1, 1])  # the sentence of each real position
     bias = z[:, 0] @ weight.T  # (B, V)
     assert torch.allclose(logits - without, bias[rows], atol=1e-6)

@@ -68,3 +68,26 @@ def test_a_text_vae_with_the_conv_encoder_trains_and_is_evaluated(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 3 and "test_nll_iw2" in summary
+
+
+def test_a_window_of_one_computes_what_the_convolution_computes():
+    """kernel_size 1 takes a matrix product instead of Conv1d: the same posterior and the same
+    gradients as the convolution it replaces, from the same weights."""
+    torch.manual_seed(0)
+    encoder = ConvPoolTextEncoder(4, vocab_size=12, hidden_size=6, embedding_dim=5,
+                                  kernel_size=1)
+    batch = Sentences(n=6, vocab=12, seed=4).collate(Sentences(n=6, vocab=12, seed=4).items)
+    fast = encoder(batch)
+    (fast.mean.sum() + fast.logvar.sum()).backward()
+    grad_fast = encoder.conv.weight.grad.clone()
+    encoder.zero_grad()
+    x = encoder.embedding(batch.tokens).transpose(1, 2)
+    h = torch.tanh(encoder.conv(x)).transpose(1, 2)  # the convolution itself
+    real = (batch.mask > 0).unsqueeze(-1)
+    mean = (h * real).sum(1) / real.sum(1)
+    peak = h.masked_fill(~real, -2.0).amax(1)
+    mu, logvar = encoder.to_posterior(torch.cat([mean, peak], -1)).chunk(2, -1)
+    (mu.sum() + logvar.sum()).backward()
+    assert torch.allclose(fast.mean, mu, atol=1e-6) and torch.allclose(fast.logvar, logvar,
+                                                                       atol=1e-6)
+    assert torch.allclose(grad_fast, encoder.conv.weight.grad, atol=1e-5)

@@ -25,6 +25,8 @@ def test_text_throughput_quick_runs_and_grouping_cuts_padding(capsys):
     assert out["pad_grouped"] < 0.5 * out["pad_plain"]
     printed = capsys.readouterr().out
     assert "ratio to the hand loop: vae" in printed
+    assert "vae / hand loop within each round: median" in printed
+    assert 0 < out["vae_over_hand_median"] and 0 < out["lm_over_hand_median"]
     print(printed)
 
 

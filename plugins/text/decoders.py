@@ -28,26 +28,38 @@ Rate = Annotated[float, Range(ge=0, lt=1)]
 class TokenDistribution(torch.distributions.Distribution):
     """Categorical over the vocabulary at every position, ``batch_shape (B, T)``.
 
-    Same numbers as ``Categorical(logits=...)`` where the batch's mask is 1, but logits exist
-    only at those positions (``selected``) and ``log_prob`` goes through the fused
-    ``cross_entropy``: padding costs nothing, and training is about twice as fast on a CPU with
-    a vocabulary of a thousand pieces. Padded positions get log-probability 0.
+    Same numbers as ``Categorical(logits=...)`` where the batch's mask is 1 (``selected``), with
+    ``log_prob`` through the fused ``cross_entropy``; padded positions get log-probability 0
+    and mode pad. The logits are either ``(B, T, V)``, at every position, or ``(N, V)``, at
+    the N selected positions only: the decoder picks the dense layout when there is little
+    padding (no gather of the largest tensor of the step) and the selected one when there is
+    much (no logits computed at padding).
     """
 
     arg_constraints: dict = {}
 
     def __init__(self, logits: torch.Tensor, selected: torch.Tensor):
-        self.logits = logits  # (N, V) at the N selected positions
+        self.logits = logits  # (B, T, V) or (N, V)
         self.selected = selected  # (B, T) bool
         super().__init__(batch_shape=selected.shape, validate_args=False)
 
+    @property
+    def selected_logits(self) -> torch.Tensor:
+        """``(N, V)``: the logits at the selected positions, in row-major order."""
+        return self.logits[self.selected] if self.logits.dim() == 3 else self.logits
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        if self.logits.dim() == 3:
+            nll = F.cross_entropy(self.logits.flatten(0, 1), value.flatten(), reduction="none")
+            return -nll.view(self.selected.shape).masked_fill(~self.selected, 0.0)  # (B, T)
         out = torch.zeros(self.selected.shape, dtype=self.logits.dtype, device=self.logits.device)
         out[self.selected] = -F.cross_entropy(self.logits, value[self.selected], reduction="none")
         return out  # (B, T)
 
     @property
     def mode(self) -> torch.Tensor:
+        if self.logits.dim() == 3:
+            return self.logits.argmax(-1).masked_fill(~self.selected, PAD_ID)  # (B, T)
         out = torch.full(self.selected.shape, PAD_ID, dtype=torch.long, device=self.logits.device)
         out[self.selected] = self.logits.argmax(-1)
         return out  # (B, T)
@@ -159,12 +171,16 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         selected = (
             torch.ones_like(tokens, dtype=torch.bool) if batch.mask is None else batch.mask > 0
         )  # (B, T)
-        h = self.drop(self._recur(x, self.initial_state(z[:, 0]), selected))  # (B, T, H)
+        dense = self._dense(selected)
+        h = self.drop(self._recur(x, self.initial_state(z[:, 0]), selected, dense))  # (B, T, H)
         if self.out_z is None:
-            logits = self.out(self._with_z(h, z)[selected])  # (N, V) from (N, H [+ L])
-        else:  # each selected position gets its own sentence's bias
+            features = self._with_z(h, z)  # (B, T, H [+ L])
+            logits = self.out(features if dense else features[selected])
+        elif dense:  # every position of a sentence gets its sentence's bias, in place
+            logits = self.out(h).add_(self.out_z(z[:, 0]).unsqueeze(1))  # (B, T, V)
+        else:
             rows = torch.arange(len(h), device=h.device).repeat_interleave(selected.sum(1))
-            logits = self.out(h[selected]) + self.out_z(z[:, 0])[rows]
+            logits = self.out(h[selected]) + self.out_z(z[:, 0])[rows]  # (N, V)
         return TokenDistribution(logits, selected)
 
     def auxiliary_loss(self, z: torch.Tensor, batch: Batch) -> Optional[torch.Tensor]:
@@ -179,21 +195,29 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         picked = logp.gather(1, tokens) * real.to(logp.dtype)  # (B, T)
         return -self.bow_weight * picked.sum(1).mean()
 
-    #: the share of padded positions above which the recurrent net runs packed
+    #: the share of padded positions above which the step skips padding (packed recurrent
+    #: net, logits at real positions only) instead of computing over the padded batch
     PACK_ABOVE = 0.25
 
-    def _recur(self, x: torch.Tensor, state: Any, selected: torch.Tensor) -> torch.Tensor:
+    def _dense(self, selected: torch.Tensor) -> bool:
+        """Whether to compute over the padded batch as it is: at most ``PACK_ABOVE`` of its
+        positions are padding. On length-grouped batches (2% padding) skipping padding costs
+        more than it saves: the packed GRU ran at 0.89x the tokens/s of the unpacked one on
+        one CPU thread, and gathering the real positions' logits cost 5-8 ms of a 160 ms step
+        (docs/text.md, "Faster training")."""
+        return float(selected.sum()) >= (1.0 - self.PACK_ABOVE) * selected.numel()
+
+    def _recur(
+        self, x: torch.Tensor, state: Any, selected: torch.Tensor, dense: bool
+    ) -> torch.Tensor:
         """The recurrent net over ``x (B, T, In)``. The net is causal, so its outputs at a
-        sentence's own positions do not depend on the padding after them: it runs over the
-        padded batch as it is, and its outputs at padding are never read. Packing skips the
-        padding but costs more than it saves on length-grouped batches (2% padding: packed
-        runs 0.89x the tokens/s of unpacked on one CPU thread, docs/text.md), so only a batch
-        with more than ``PACK_ABOVE`` of its positions padded runs packed (on CUDA, through
-        cuDNN's packed kernels)."""
-        lengths = selected.sum(1).clamp(min=1)  # (B,)
-        B, T = selected.shape
-        if float(lengths.sum()) >= (1.0 - self.PACK_ABOVE) * B * T:
+        sentence's own positions do not depend on the padding after them: ``dense`` runs it
+        over the padded batch as it is (outputs at padding are never read); otherwise it runs
+        packed (on CUDA, through cuDNN's packed kernels)."""
+        if dense:
             return self.rnn(x, state)[0]
+        lengths = selected.sum(1).clamp(min=1)  # (B,)
+        T = selected.shape[1]
         packed = nn.utils.rnn.pack_padded_sequence(
             x, lengths.cpu(), batch_first=True, enforce_sorted=False
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import odepipe
@@ -68,8 +69,12 @@ class ConvPoolTextEncoder(Encoder):
         tokens = batch.tokens  # (B, T)
         assert tokens is not None, "text_conv reads token batches"
         real = (tokens != PAD_ID) if batch.mask is None else batch.mask > 0  # (B, T)
-        x = self.embedding(tokens).transpose(1, 2)  # (B, E, T)
-        h = torch.tanh(self.conv(x)).transpose(1, 2)  # (B, T, H)
+        x = self.embedding(tokens)  # (B, T, E)
+        if self.conv.kernel_size[0] == 1:  # a window of one piece: one matrix product, the
+            # same numbers as the convolution without its two layout changes (2-3 ms a step)
+            h = torch.tanh(F.linear(x, self.conv.weight.squeeze(-1), self.conv.bias))
+        else:
+            h = torch.tanh(self.conv(x.transpose(1, 2))).transpose(1, 2)  # (B, T, H)
         weight = real.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
         mean = (h * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # (B, H)
         peak = h.masked_fill(~real.unsqueeze(-1), -2.0).amax(1)  # tanh > -2: pads never win
