@@ -61,9 +61,12 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, signum):
     out = str(tmp_path / "run")
+    # A job started in the background by a non-interactive shell inherits SIGINT ignored, and
+    # Python then leaves it ignored: give the child the default disposition a terminal has.
     proc = subprocess.Popen(RUN[:-4] + ["train.steps=100000", "train.checkpoint_every=0", "-q",
                                         "--out", out],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for(os.path.join(out, "metrics.jsonl"))
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
