@@ -49,6 +49,7 @@ _LAZY = {
     "validate": "recipe",
     "Range": "recipe.ranges",
     "checked": "recipe.ranges",
+    "Width": "recipe.ranges",
     "build": "run.build",
     "train": "run.train",
     "pick_device": "run.train",

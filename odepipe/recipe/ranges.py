@@ -17,7 +17,7 @@ import inspect
 import math
 import types
 import typing
-from typing import Any, Callable, List, Literal, Optional, Tuple, TypeVar
+from typing import Annotated, Any, Callable, List, Literal, Optional, Tuple, TypeVar
 
 from ..errors import DataError, ModelError, OdepipeError
 from .shorten import short
@@ -47,9 +47,7 @@ class Range:
 
         from typing import Annotated, Optional
         import odepipe
-        from odepipe import Range
-
-        Width = Annotated[int, Range(ge=1, le=16_384)]  # a size: at least 1, and it must fit
+        from odepipe import Range, Width  # Width: a size, at least 1, and it must fit
 
         class MySolver(odepipe.Solver):
             @odepipe.checked  # optional: the same checks when built from Python
@@ -266,6 +264,11 @@ def section_of(cls: type) -> str:
         if klass.__module__ == "odepipe.stages" and klass.__name__ in by_base:
             return by_base[klass.__name__]
     return cls.__name__
+
+
+#: a size parameter (units, channels, embedding width): at least 1, and small enough to
+#: allocate; the annotation every shipped component uses for its widths
+Width = Annotated[int, Range(ge=1, le=16_384)]
 
 
 def _error_class(section: str) -> type:

@@ -14,12 +14,11 @@ import torch
 from torch import nn
 
 import odepipe
-from odepipe import Batch, Encoder, Posterior, Range
+from odepipe import Batch, Encoder, Posterior, Range, Width
 
 from .observed import observed_sequences
 
 #: a layer width: at least 1, and small enough that the weights fit in memory
-Width = Annotated[int, Range(ge=1, le=16_384)]
 Depth = Annotated[int, Range(ge=1, le=64)]
 
 

@@ -17,11 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import odepipe
-from odepipe import Batch, Decoder, Range
+from odepipe import Batch, Decoder, Range, Width
 
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
-Width = Annotated[int, Range(ge=1, le=16_384)]
 Rate = Annotated[float, Range(ge=0, lt=1)]
 
 

@@ -20,11 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import odepipe
-from odepipe import Batch, Encoder, Posterior, Range
+from odepipe import Batch, Encoder, Posterior, Range, Width
 
 from .tokenizer import PAD_ID
-
-Width = Annotated[int, Range(ge=1, le=16_384)]
 
 
 class ConvPoolTextEncoder(Encoder):
