@@ -31,6 +31,7 @@ from .evaluate import evaluate
 from .faults import NonFinite
 from .folder import Run
 from .keep import Selection, require_valid_split, resolve_select
+from .optimizer import adam
 from .plots import plot_run
 from .resume import check_resumable
 from .schedules import kl_weight, lr_factor
@@ -140,9 +141,7 @@ class Training:
                 self.objective,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
             )
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True
-        )  # one kernel per step, not per tensor
+        self.optimizer = adam(self.model.parameters(), cfg.lr, cfg.weight_decay)
         self.train_items = list(cast(Iterable[Any], self.data.dataset("train")))
         self.plan = plan_for(self.data, self.train_items, cfg.batch_size, self.recipe.seed)
         self.faults = NonFinite(self.recipe, self.run)
