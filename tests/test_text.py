@@ -342,12 +342,13 @@ def test_a_source_without_a_grammar_marks_nothing(text_run):
     assert all("grammatical" not in p for p in json.loads(result.stdout)["path"])
 
 
-def _tiny_decoder(cls, vocab=7, latent_output="path"):
+def _tiny_decoder(cls, vocab=7, latent_output="path", latent_input="concat"):
     torch.manual_seed(0)
     dec = cls(latent_dim=2, vocab_size=vocab, hidden_size=6, embedding_dim=3,
-              word_dropout=0.0, latent_output=latent_output).eval()
-    if dec.out_z is not None:  # its default init is small: make z0's bias matter in the test
-        torch.nn.init.normal_(dec.out_z.weight, std=2.0)
+              word_dropout=0.0, latent_output=latent_output, latent_input=latent_input).eval()
+    for extra in (dec.out_z, dec.state_z, dec.in_z):  # small default inits: make z matter here
+        if extra is not None:
+            torch.nn.init.normal_(extra.weight, std=2.0)
     return dec
 
 
@@ -370,16 +371,18 @@ def _sequence_log_prob(dec, z, ids):
     return out.sum(1)
 
 
-@pytest.mark.parametrize("latent_output", ["path", "start"])
+@pytest.mark.parametrize(("latent_output", "latent_input"),
+                         [("path", "concat"), ("start", "concat"), ("state", "add")])
 @pytest.mark.parametrize("cls_name", ["GRUTextDecoder", "LSTMTextDecoder"])
 def test_beam_search_of_width_one_is_greedy_and_an_exhaustive_beam_finds_the_best(
-        cls_name, latent_output):
+        cls_name, latent_output, latent_input):
     """Also checks that decoding step by step scores as the teacher-forced forward does."""
     import itertools
 
     from odepipe_plugins.text import decoders
 
-    dec = _tiny_decoder(getattr(decoders, cls_name), latent_output=latent_output)
+    dec = _tiny_decoder(getattr(decoders, cls_name), latent_output=latent_output,
+                        latent_input=latent_input)
     z = torch.randn(3, 3, 2) * 2  # (B, T, L)
     assert torch.equal(dec.beam(z, 1), dec.greedy(z))
     # every sequence of 3 steps over the 5 writable ids (unk, eos, 4, 5, 6), pad after eos
@@ -437,3 +440,45 @@ def test_latent_output_start_reads_z0_as_a_per_sentence_bias():
     assert torch.allclose(logits - without, bias[rows], atol=1e-6)
     with pytest.raises(odepipe.ModelError, match="decoder.latent_output"):
         GRUTextDecoder(2, vocab_size=7, latent_output="side")
+
+
+def _two_sentences():
+    from odepipe import Batch
+
+    ids = torch.tensor([[4, 5, EOS_ID], [6, EOS_ID, PAD_ID]])
+    return Batch(times=torch.arange(3).float(), tokens=ids, mask=(ids != PAD_ID).float())
+
+
+def test_latent_output_state_adds_a_map_of_z0_to_the_state_before_the_output_layer():
+    """decoder.latent_output=state: the output layer reads the state alone (the LM's width)
+    and z0's map shifts every position's logits of a sentence by out.weight @ state_z(z0)."""
+    from odepipe_plugins.text.decoders import GRUTextDecoder
+
+    dec = _tiny_decoder(GRUTextDecoder, latent_output="state")
+    assert dec.out.in_features == 6 and dec.out_z is None and dec.state_z.weight.shape == (6, 2)
+    batch, z = _two_sentences(), torch.randn(2, 3, 2)
+    logits = dec(z, batch).selected_logits
+    weight = dec.state_z.weight.detach().clone()  # (H, L)
+    with torch.no_grad():
+        dec.state_z.weight.zero_()
+    without = dec(z, batch).selected_logits
+    shift = (z[:, 0] @ weight.T) @ dec.out.weight.detach().T  # (B, V)
+    assert torch.allclose(logits - without, shift[torch.tensor([0, 0, 0, 1, 1])], atol=1e-5)
+
+
+def test_latent_input_add_maps_z_onto_the_embedding():
+    """decoder.latent_input=add: the recurrent net's input has the embedding's width and z(t_i)
+    at later positions reaches the logits only through that map."""
+    from odepipe_plugins.text.decoders import GRUTextDecoder
+
+    dec = _tiny_decoder(GRUTextDecoder, latent_output="state", latent_input="add")
+    assert dec.rnn.input_size == 3 and dec.in_z.weight.shape == (3, 2)
+    batch, z = _two_sentences(), torch.randn(2, 3, 2)
+    later = z.clone()
+    later[:, 1:] += 1.0  # the same z0, another path after it
+    assert not torch.allclose(dec(z, batch).selected_logits, dec(later, batch).selected_logits)
+    with torch.no_grad():
+        dec.in_z.weight.zero_()
+    assert torch.allclose(dec(z, batch).selected_logits, dec(later, batch).selected_logits)
+    with pytest.raises(odepipe.ModelError, match="decoder.latent_input"):
+        GRUTextDecoder(2, vocab_size=7, latent_input="beside")

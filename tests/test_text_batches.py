@@ -149,12 +149,16 @@ def test_packed_encoder_gives_each_sentence_the_posterior_it_has_alone(cls):
     assert torch.allclose(encoder(padded).mean[:4], together.mean, atol=1e-6)
 
 
+@pytest.mark.parametrize(("latent_output", "latent_input"),
+                         [("path", "concat"), ("start", "concat"), ("state", "add")])
 @pytest.mark.parametrize("pack_above", [0.0, 1.0])  # always packed; never packed
 @pytest.mark.parametrize("cls", [GRUTextDecoder, LSTMTextDecoder])
-def test_decoder_log_likelihood_ignorespadding_per_token(cls, pack_above, monkeypatch):
+def test_decoder_log_likelihood_ignorespadding_per_token(
+        cls, pack_above, latent_output, latent_input, monkeypatch):
     monkeypatch.setattr(cls, "PACK_ABOVE", pack_above)
     torch.manual_seed(0)
-    decoder = cls(3, vocab_size=10, hidden_size=6, embedding_dim=4, word_dropout=0.0).eval()
+    decoder = cls(3, vocab_size=10, hidden_size=6, embedding_dim=4, word_dropout=0.0,
+                  latent_output=latent_output, latent_input=latent_input).eval()
     batch = _token_batch(ROWS)
     z = torch.randn(len(ROWS), batch.tokens.shape[1], 3)
     together = decoder(z, batch).log_prob(batch.tokens)  # (B, T)

@@ -87,7 +87,13 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
             beside the recurrent state at every position. ``start``: a linear map of z0 adds
             one bias over the vocabulary per sentence, so the largest matrix product of the
             step (state to vocabulary, at every position) keeps the width of a plain
-            language model's; z(t_i) still enters the recurrent net at every position.
+            language model's. ``state``: a linear map of z0 is added to the recurrent state
+            before the output layer, the same kind of per-sentence bias (restricted to what the
+            output layer can write) at the state's width instead of the vocabulary's, the
+            cheapest of the three. z(t_i) still enters the recurrent net at every position.
+        latent_input: how z(t_i) enters the recurrent net. ``concat`` (the default): beside
+            the previous piece's embedding. ``add``: through a linear map added to the
+            embedding, so the net's input keeps a plain language model's width.
     """
 
     cell: type = nn.GRU
@@ -105,7 +111,8 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         dropout: Rate = 0.0,
         latent: bool = True,
         bow_weight: Annotated[float, Range(ge=0)] = 0.0,
-        latent_output: Literal["path", "start"] = "path",
+        latent_output: Literal["path", "start", "state"] = "path",
+        latent_input: Literal["concat", "add"] = "concat",
     ):
         super().__init__()
         if vocab_size is None:
@@ -118,8 +125,11 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         self.z_dim = latent_dim if latent else 0  # width of z this decoder reads
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         self.init = nn.Linear(latent_dim, hidden_size * num_layers) if latent else None
+        added = latent and latent_input == "add"
+        self.in_z = nn.Linear(latent_dim, embedding_dim, bias=False) if added else None
+        beside_input = self.z_dim if self.in_z is None else 0  # z's width beside the embedding
         self.rnn = self.cell(
-            embedding_dim + self.z_dim, hidden_size, num_layers=num_layers, batch_first=True
+            embedding_dim + beside_input, hidden_size, num_layers=num_layers, batch_first=True
         )
         self.drop = nn.Dropout(dropout)
         beside = self.z_dim if latent_output == "path" else 0  # z's width beside the state
@@ -127,6 +137,11 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         self.out_z = (
             nn.Linear(latent_dim, vocab_size, bias=False)
             if latent and latent_output == "start"
+            else None
+        )
+        self.state_z = (
+            nn.Linear(latent_dim, hidden_size, bias=False)
+            if latent and latent_output == "state"
             else None
         )
         self.bow_weight = bow_weight
@@ -140,9 +155,25 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
             h = h.transpose(0, 1).contiguous()  # (layers, B, H)
         return (h, torch.zeros_like(h)) if self.cell is nn.LSTM else h
 
+    def _input(self, embedded: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The recurrent net's input from the previous pieces' embeddings and z(t_i). Every
+        use of z passes through here first, so a z of another width is named here: a recipe
+        mismatch."""
+        self._check_width(z)
+        return self._with_z(embedded, z) if self.in_z is None else embedded + self.in_z(z)
+
+    def _features(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """What the output layer reads at each position, except ``start``'s vocabulary bias:
+        the state, with z(t_i) beside it (``path``) or a map of z0 added (``state``)."""
+        if self.state_z is not None:
+            return h + self.state_z(z[:, :1])  # z0's map, the same at every position
+        return self._with_z(h, z) if self.out_z is None else h
+
     def _with_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """``x`` with z beside it on the last axis; ``x`` alone for a decoder without latent.
-        A z of another width is a recipe mismatch, named here."""
+        """``x`` with z beside it on the last axis; ``x`` alone for a decoder without latent."""
+        return x if self.z_dim == 0 else torch.cat([x, z], dim=-1)
+
+    def _check_width(self, z: torch.Tensor) -> None:
         if z.shape[-1] != self.z_dim:
             if self.z_dim == 0:
                 fix = (
@@ -156,7 +187,6 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
                     "encoder.type=none (no latent path) set decoder.latent=false"
                 )
             raise odepipe.ModelError(fix)
-        return x if self.z_dim == 0 else torch.cat([x, z], dim=-1)
 
     def forward(self, z: torch.Tensor, batch: Batch) -> torch.distributions.Distribution:
         """Teacher-forced logits for every position; ``z`` is ``(B, T, L)``."""
@@ -166,14 +196,14 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
             drop = torch.rand(prev.shape, device=prev.device) < self.word_dropout
             drop[:, 0] = False  # keep bos
             prev = torch.where(drop & (prev != PAD_ID), torch.full_like(prev, UNK_ID), prev)
-        x = self._with_z(self.embedding(prev), z)  # (B, T, E + L)
+        x = self._input(self.embedding(prev), z)  # (B, T, E [+ L])
         selected = (
             torch.ones_like(tokens, dtype=torch.bool) if batch.mask is None else batch.mask > 0
         )  # (B, T)
         dense = self._dense(selected)
         h = self.drop(self._recur(x, self.initial_state(z[:, 0]), selected, dense))  # (B, T, H)
         if self.out_z is None:
-            features = self._with_z(h, z)  # (B, T, H [+ L])
+            features = self._features(h, z)  # (B, T, H [+ L])
             logits = self.out(features if dense else features[selected])
         elif dense:  # every position of a sentence gets its sentence's bias, in place
             logits = self.out(h).add_(self.out_z(z[:, 0]).unsqueeze(1))  # (B, T, V)
@@ -231,9 +261,10 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         """One decoding step: logits ``(B, V)`` of the next token given the previous one
         ``prev (B, 1)``, ``z(t_i)`` ``(B, 1, L)`` and z0 ``(B, L)``; pad and bos can never
         come next."""
-        h, state = self.rnn(self._with_z(self.embedding(prev), zi), state)
+        h, state = self.rnn(self._input(self.embedding(prev), zi), state)
         if self.out_z is None:
-            logits = self.out(self._with_z(h, zi))[:, 0]  # (B, V)
+            logits = self.out(self._features(h, zi if self.state_z is None else z0[:, None]))
+            logits = logits[:, 0]  # (B, V)
         else:
             logits = self.out(h[:, 0]) + self.out_z(z0)
         logits[:, [PAD_ID, BOS_ID]] = -float("inf")
