@@ -1,7 +1,8 @@
 """Autoregressive text decoders conditioned on the latent path z(t_i).
 
 At position i the recurrent cell reads the previous token's embedding next to z(t_i), the
-latent ODE's state at that token position, and the output layer sees z(t_i) again. Feeding z at
+latent ODE's state at that token position, and the output layer sees z(t_i) again (by default;
+``latent_input`` and ``latent_output`` choose ways that keep a plain LM's widths). Feeding z at
 every step (rather than only as the initial state, as Bowman et al. 2016 did) gives the decoder
 no reason to ignore the latent code; word dropout (previous tokens replaced by unk during
 training) takes away the shortcut of copying the prefix, the other cause of posterior collapse.
