@@ -73,8 +73,12 @@ class ConvPoolTextEncoder(Encoder):
             h = torch.tanh(F.linear(x, self.conv.weight.squeeze(-1), self.conv.bias))
         else:
             h = torch.tanh(self.conv(x.transpose(1, 2))).transpose(1, 2)  # (B, T, H)
-        weight = real.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
-        mean = (h * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # (B, H)
-        peak = h.masked_fill(~real.unsqueeze(-1), -2.0).amax(1)  # tanh > -2: pads never win
+        weight = real.unsqueeze(1).to(h.dtype)  # (B, 1, T)
+        # pooled by a matrix product and an indexed maximum, whose backward passes are cheaper
+        # than those of the masked sum, masked_fill and amax (4.6 -> 4.1 ms a step for the
+        # pooling and the layer before it, interleaved, one thread)
+        mean = torch.bmm(weight, h).squeeze(1) / weight.sum(2).clamp(min=1.0)  # (B, H)
+        off = (weight.transpose(1, 2) - 1.0) * 2.0  # (B, T, 1): -2 at padding, tanh > -2
+        peak = (h + off).max(1).values  # pads never win
         mu, logvar = self.to_posterior(torch.cat([mean, peak], dim=-1)).chunk(2, dim=-1)
         return Posterior(mu, logvar)
