@@ -168,7 +168,7 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         the state, with z(t_i) beside it (``path``) or a map of z0 added (``state``)."""
         if self.state_z is not None:
             return h + self.state_z(z[:, :1])  # z0's map, the same at every position
-        return self._with_z(h, z) if self.out_z is None else h
+        return self._with_z(h, z)
 
     def _with_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``x`` with z beside it on the last axis; ``x`` alone for a decoder without latent."""
