@@ -415,20 +415,23 @@ def test_interpolate_sentences_with_a_beam(text_run):
                    ).exit_code == 2
 
 
+def _two_sentences():
+    from odepipe import Batch
+
+    ids = torch.tensor([[4, 5, EOS_ID], [6, EOS_ID, PAD_ID]])
+    return Batch(times=torch.arange(3).float(), tokens=ids, mask=(ids != PAD_ID).float())
+
+
 def test_latent_output_start_reads_z0_as_a_per_sentence_bias():
     """decoder.latent_output=start: the output layer has the LM's width, z0 adds one bias over
     the vocabulary per sentence (the same at every position), and a bad choice is named."""
     from odepipe_plugins.text.decoders import GRUTextDecoder
 
-    from odepipe import Batch
-
     path = _tiny_decoder(GRUTextDecoder)
     start = _tiny_decoder(GRUTextDecoder, latent_output="start")
     assert path.out.in_features == 6 + 2 and start.out.in_features == 6
     assert path.out_z is None and start.out_z.weight.shape == (7, 2)
-    ids = torch.tensor([[4, 5, EOS_ID], [6, EOS_ID, PAD_ID]])
-    mask = (ids != PAD_ID).float()
-    batch = Batch(times=torch.arange(3).float(), tokens=ids, mask=mask)
+    batch = _two_sentences()
     z = torch.randn(2, 3, 2)
     logits = start(z, batch).selected_logits  # (N, V) at the 5 real positions
     weight = start.out_z.weight.detach().clone()  # (V, L)
@@ -440,13 +443,6 @@ def test_latent_output_start_reads_z0_as_a_per_sentence_bias():
     assert torch.allclose(logits - without, bias[rows], atol=1e-6)
     with pytest.raises(odepipe.ModelError, match="decoder.latent_output"):
         GRUTextDecoder(2, vocab_size=7, latent_output="side")
-
-
-def _two_sentences():
-    from odepipe import Batch
-
-    ids = torch.tensor([[4, 5, EOS_ID], [6, EOS_ID, PAD_ID]])
-    return Batch(times=torch.arange(3).float(), tokens=ids, mask=(ids != PAD_ID).float())
 
 
 def test_latent_output_state_adds_a_map_of_z0_to_the_state_before_the_output_layer():

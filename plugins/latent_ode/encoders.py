@@ -18,7 +18,7 @@ from odepipe import Batch, Encoder, Posterior, Range, Width
 
 from .observed import observed_sequences
 
-#: a layer width: at least 1, and small enough that the weights fit in memory
+#: a number of stacked layers: at least 1, and few enough to build
 Depth = Annotated[int, Range(ge=1, le=64)]
 
 
