@@ -50,6 +50,7 @@ _LAZY = {
     "Range": "recipe.ranges",
     "checked": "recipe.ranges",
     "Width": "recipe.ranges",
+    "Depth": "recipe.ranges",
     "build": "run.build",
     "train": "run.train",
     "pick_device": "run.train",

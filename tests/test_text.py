@@ -478,3 +478,14 @@ def test_latent_input_add_maps_z_onto_the_embedding():
     assert torch.allclose(dec(z, batch).selected_logits, dec(later, batch).selected_logits)
     with pytest.raises(odepipe.ModelError, match="decoder.latent_input"):
         GRUTextDecoder(2, vocab_size=7, latent_input="beside")
+
+
+@pytest.mark.parametrize("layers", [0, 65])
+def test_decoder_depth_is_the_public_depth_range(layers):
+    """num_layers is declared with odepipe.Depth, the annotation plugins can reuse: a value
+    outside 1..64 is refused with the key named, before any layer is built."""
+    from odepipe_plugins.text.decoders import GRUTextDecoder
+
+    with pytest.raises(odepipe.ModelError, match="decoder.num_layers"):
+        GRUTextDecoder(2, vocab_size=7, num_layers=layers)
+    assert GRUTextDecoder(2, vocab_size=7, num_layers=2).rnn.num_layers == 2

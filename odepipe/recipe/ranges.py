@@ -270,6 +270,10 @@ def section_of(cls: type) -> str:
 #: allocate; the annotation every shipped component uses for its widths
 Width = Annotated[int, Range(ge=1, le=16_384)]
 
+#: a number of stacked recurrent layers: at least 1, and few enough to build; what the shipped
+#: recurrent encoders and decoders declare for ``num_layers``
+Depth = Annotated[int, Range(ge=1, le=64)]
+
 
 def _error_class(section: str) -> type:
     return DataError if section == "data" else ModelError

@@ -14,12 +14,9 @@ import torch
 from torch import nn
 
 import odepipe
-from odepipe import Batch, Encoder, Posterior, Range, Width
+from odepipe import Batch, Depth, Encoder, Posterior, Range, Width
 
 from .observed import observed_sequences
-
-#: a number of stacked layers: at least 1, and few enough to build
-Depth = Annotated[int, Range(ge=1, le=64)]
 
 
 def time_deltas(times: torch.Tensor, batch_size: int) -> torch.Tensor:

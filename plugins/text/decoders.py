@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import odepipe
-from odepipe import Batch, Decoder, Range, Width
+from odepipe import Batch, Decoder, Depth, Range, Width
 
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -106,7 +106,7 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         latent_dim: int,
         vocab_size: Optional[int] = None,
         hidden_size: Width = 256,
-        num_layers: Annotated[int, Range(ge=1, le=64)] = 1,
+        num_layers: Depth = 1,
         embedding_dim: Width = 128,
         word_dropout: Rate = 0.25,
         dropout: Rate = 0.0,
