@@ -147,7 +147,9 @@ class TrainConfig:
     beta: final KL weight; kl_schedule: constant | linear | logistic | cyclical over
     kl_anneal_steps (the period, for cyclical); free_bits: nats per latent dimension.
     device: auto | cpu | cuda | cuda:N (a CUDA device that exists here). threads: torch CPU
-    threads (null: torch's default; at most 4 per usable CPU).
+    threads (null: torch's default; at most 4 per usable CPU). keep_memory: on CPU, keep the
+    memory a step frees in the process for the next step instead of returning it to the
+    operating system (glibc only; :mod:`odepipe.run.memory` says why).
     log_every, eval_every, checkpoint_every: in steps (0: only at the end).
     eval_samples: posterior samples per item for the final evaluation's sampled ELBO and
     importance-weighted bound (``odepipe evaluate --samples`` for more).
@@ -183,6 +185,7 @@ class TrainConfig:
     free_bits: NonNegative = 0.0
     device: str = "auto"
     threads: Optional[Annotated[int, Range(ge=1)]] = None
+    keep_memory: bool = True
     log_every: Steps = 10
     eval_every: Steps = 0
     eval_batch_size: BatchSize = 256
