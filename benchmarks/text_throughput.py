@@ -18,6 +18,11 @@ within each round, which a change in the machine's load between rounds does not 
 printed: padded positions per real token in the batches of a plain random order and of the
 length-grouped order training uses.
 
+odepipe's training keeps the memory a step frees for the next step (``train.keep_memory``,
+:mod:`odepipe.run.memory`), a setting of the whole process: with the default ``--allocator
+keep`` the hand loops run with it too, so the ratio compares the steps' own work under one
+allocator; ``--allocator system`` runs every trainer with glibc's default thresholds.
+
     python benchmarks/text_throughput.py            # text_vae's sizes, 20000 sentences
     python benchmarks/text_throughput.py --vae sentences_default   # real English, its sizes
     python benchmarks/text_throughput.py --quick    # a smoke test: tiny sizes, a few steps
@@ -150,6 +155,13 @@ def main(argv: Sequence[str] = ()) -> Dict[str, float]:
     parser.add_argument("--warmup", type=int, default=3, help="steps per trainer, not timed")
     parser.add_argument("--vae", default="text_vae", help="the VAE recipe (default text_vae)")
     parser.add_argument(
+        "--allocator",
+        choices=("keep", "system"),
+        default="keep",
+        help="keep: odepipe's default, freed memory kept for the next step (train.keep_memory, "
+        "process-wide, so the hand loops run with it too); system: glibc's own thresholds",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -159,6 +171,7 @@ def main(argv: Sequence[str] = ()) -> Dict[str, float]:
     args = parser.parse_args(list(argv) or None)
     torch.set_num_threads(1)
     overrides = ["train.threads=1", "train.device=cpu", "train.max_seconds=null"]
+    overrides.append(f"train.keep_memory={str(args.allocator == 'keep').lower()}")
     if args.quick:
         overrides += QUICK
         args.rounds, args.steps, args.warmup = 2, 2, 1
@@ -216,7 +229,7 @@ def main(argv: Sequence[str] = ()) -> Dict[str, float]:
     )
     print(
         f"text training throughput, 1 thread, {shown}; {args.rounds} interleaved rounds of "
-        f"{args.steps} steps each after {args.warmup} warm-up steps"
+        f"{args.steps} steps each after {args.warmup} warm-up steps; allocator {args.allocator}"
     )
     print(
         f"padded positions per real token: {pad_plain:.3f} in random batches, "
@@ -226,7 +239,7 @@ def main(argv: Sequence[str] = ()) -> Dict[str, float]:
         ("hand", "plain GRU LM loop, same batches"),
         ("hand_random", "plain GRU LM loop, random batches"),
         ("lm", "odepipe text_lm (LM baseline)"),
-        ("vae", "odepipe text_vae (latent ODE VAE)"),
+        ("vae", f"odepipe {args.vae} (latent ODE VAE)"),
     ):
         print(f"  {label:<36} {rates[name]:>10.0f} tokens/s")
     for other in ("hand", "hand_random"):

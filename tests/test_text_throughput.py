@@ -15,16 +15,17 @@ def _cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ODEPIPE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
-def test_text_throughput_quick_runs_and_grouping_cuts_padding(capsys):
+@pytest.mark.parametrize("allocator", ["keep", "system"])
+def test_text_throughput_quick_runs_and_grouping_cuts_padding(capsys, allocator):
     path = os.path.join(ROOT, "benchmarks", "text_throughput.py")
     spec = importlib.util.spec_from_file_location("text_throughput", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    out = module.main(["--quick"])
+    out = module.main(["--quick", "--allocator", allocator])
     assert all(out[k] > 0 for k in ("vae", "lm", "hand", "hand_random"))
     assert out["pad_grouped"] < 0.5 * out["pad_plain"]
     printed = capsys.readouterr().out
-    assert "ratio to the hand loop: vae" in printed
+    assert "ratio to the hand loop: vae" in printed and f"allocator {allocator}" in printed
     assert "vae / hand loop within each round: median" in printed
     assert 0 < out["vae_over_hand_median"] and 0 < out["lm_over_hand_median"]
     print(printed)
