@@ -4,10 +4,11 @@ Why: with glibc's default, self-adjusting thresholds, the large tensors of a tra
 (logits over the vocabulary and their gradients, the recurrent net's gates) are served as
 fresh memory maps or from heap pages that are trimmed away when the step frees them, and the
 next step faults them back in, one zeroed 4 KiB page at a time. On one thread, the
-real-English VAE's step took 2,600-6,300 minor page faults and a plain GRU language-model
-loop of the same sizes 2,400-3,200. With the mmap threshold fixed at glibc's largest (32 MiB)
-and the heap trimmed only past 1 GiB free, both steps ran with none (docs/text.md, "Faster
-training").
+real-English VAE's step took 2,600-7,500 minor page faults and a plain GRU language-model
+loop of the same sizes 2,400-4,400. With the mmap threshold fixed at glibc's largest (32 MiB)
+and the heap trimmed only past 1 GiB free, faults come only while the heap grows to a new
+peak (a batch longer than any before): 0-410 a step for the VAE and 0-80 for the loop, over
+three blocks of 20 steps (docs/text.md, "Faster training").
 
 jemalloc and tcmalloc, the allocators PyTorch's CPU performance guide recommends, keep freed
 memory this way by default. They are loaded with LD_PRELOAD before the process starts, though,
