@@ -163,11 +163,12 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         self._check_width(z)
         return self._with_z(embedded, z) if self.in_z is None else embedded + self.in_z(z)
 
-    def _features(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def _features(self, h: torch.Tensor, z: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         """What the output layer reads at each position, except ``start``'s vocabulary bias:
-        the state, with z(t_i) beside it (``path``) or a map of z0 added (``state``)."""
+        the state, with z(t_i) beside it (``path``) or a map of z0 ``(B, L)`` added
+        (``state``)."""
         if self.state_z is not None:
-            return h + self.state_z(z[:, :1])  # z0's map, the same at every position
+            return h + self.state_z(z0).unsqueeze(1)  # the same at every position
         return self._with_z(h, z)
 
     def _with_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -204,7 +205,7 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         dense = self._dense(selected)
         h = self.drop(self._recur(x, self.initial_state(z[:, 0]), selected, dense))  # (B, T, H)
         if self.out_z is None:
-            features = self._features(h, z)  # (B, T, H [+ L])
+            features = self._features(h, z, z[:, 0])  # (B, T, H [+ L])
             logits = self.out(features if dense else features[selected])
         elif dense:  # every position of a sentence gets its sentence's bias, in place
             logits = self.out(h).add_(self.out_z(z[:, 0]).unsqueeze(1))  # (B, T, V)
@@ -264,8 +265,7 @@ class RecurrentTextDecoder(Decoder, odepipe.BeamSearchDecoder):
         come next."""
         h, state = self.rnn(self._input(self.embedding(prev), zi), state)
         if self.out_z is None:
-            logits = self.out(self._features(h, zi if self.state_z is None else z0[:, None]))
-            logits = logits[:, 0]  # (B, V)
+            logits = self.out(self._features(h, zi, z0))[:, 0]  # (B, V)
         else:
             logits = self.out(h[:, 0]) + self.out_z(z0)
         logits[:, [PAD_ID, BOS_ID]] = -float("inf")
