@@ -19,7 +19,9 @@ is read against it. Printed for each, on the test split:
   mutual information I(x;z) and active units, all from ``odepipe evaluate``;
 - endpoints: each of ``--recon`` test sentences of at most 15 words encoded to its posterior
   mean and decoded greedily; exact matches and bag-of-words F1 (lowercased words, punctuation
-  dropped, multiset overlap);
+  dropped, multiset overlap); with ``--refine N`` also with each code fitted to its sentence
+  by N gradient steps on log p(x|z0) (``Pipeline.refine``), paths included, in columns of
+  their own;
 - paths: ``--pairs`` random pairs of test sentences, 8 points strictly between their codes,
   decoded greedily (or ``--beam N``): distinct sentences per path and the fluency of those
   intermediates, nats per word under this run's LM (lower is more fluent);
@@ -189,21 +191,22 @@ def tokens_per_second(run_dir: str) -> float:
 
 
 def paths_and_endpoints(
-    run_dir: str, judge: Judge, pairs: int, recon: int, beam: int, seed: int
+    run_dir: str, judge: Judge, pairs: int, recon: int, beam: int, seed: int, refine: int = 0
 ) -> Dict[str, object]:
-    """Endpoint reconstruction and the fluency/diversity of interpolation paths."""
+    """Endpoint reconstruction and the fluency/diversity of interpolation paths; with
+    ``refine`` the codes are fitted to each sentence by that many gradient steps first."""
     import odepipe
 
     _, data, model = odepipe.load_run(run_dir)
     model.eval()
     test = data.sentences["test"]
     short = [s for s in test if len(s.split()) <= 15][:recon]
-    batch = data.encode_sentences(short)
-    with torch.no_grad():
-        means = model.encode(batch).mean
     decoded: List[str] = []
+    radius = 0.0
     for i in range(0, len(short), 50):
-        decoded += data.decode_latents(model, means[i : i + 50], 1)
+        codes = model.refine(data.encode_sentences(short[i : i + 50]), refine)
+        radius += float(codes.norm(dim=-1).sum())
+        decoded += data.decode_latents(model, codes, 1)
     exact = sum(d.strip() == s.strip() for d, s in zip(decoded, short)) / len(short)
     f1 = sum(bow_f1(s, d) for s, d in zip(short, decoded)) / len(short)
     rng = random.Random(seed)
@@ -212,7 +215,10 @@ def paths_and_endpoints(
     examples = []
     for _ in range(pairs):
         a, b = rng.sample(short, 2)
-        path = [p["sentence"] for p in data.interpolate(model, a, b, steps=8, beam=beam)]
+        path = [
+            p["sentence"]
+            for p in data.interpolate(model, a, b, steps=8, beam=beam, refine=refine)
+        ]
         inner += path[1:-1]
         distinct += len(set(path[1:-1]))
         if len(examples) < 2:
@@ -221,6 +227,7 @@ def paths_and_endpoints(
         "endpoint_exact": exact,
         "endpoint_bow_f1": f1,
         "endpoint_examples": list(zip(short[:3], decoded[:3])),
+        "code_radius": radius / len(short),
         "distinct_per_path": distinct / pairs,
         "fluency_nats_per_word": judge.nats_per_word(inner),
         "unscored": len(inner) - len(judge.scorable(inner)),
@@ -246,6 +253,7 @@ def table(results: Dict[str, Dict[str, object]], samples: int) -> str:
         ("endpoints bag-of-words F1", "endpoint_bow_f1", 3),
         ("intermediates, LM nats/word", "fluency_nats_per_word", 2),
         ("distinct of 8 per path", "distinct_per_path", 2),
+        ("endpoint codes, mean norm", "code_radius", 2),
         ("intermediates unscored (empty or no eos)", "unscored", 0),
         ("training tokens/s", "tokens_per_s", 0),
         ("training seconds", "seconds", 0),
@@ -283,6 +291,13 @@ def main() -> None:
     parser.add_argument("--recon", type=int, default=100, help="endpoint test sentences")
     parser.add_argument("--pairs", type=int, default=20, help="interpolation pairs")
     parser.add_argument("--beam", type=int, default=1, help="beam width for the paths")
+    parser.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        help="also score the VAE and AE with codes refined by N gradient steps on log p(x|z0) "
+        "(columns 'VAE refine N', 'AE refine N')",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--set",
@@ -353,6 +368,10 @@ def main() -> None:
                 paths_and_endpoints(run_dir, judge, args.pairs, args.recon, args.beam, args.seed)
             )
         results[name] = row
+        if name != "LM" and args.refine > 0:
+            results[f"{name} refine {args.refine}"] = paths_and_endpoints(
+                run_dir, judge, args.pairs, args.recon, args.beam, args.seed, args.refine
+            )
     print(table(results, args.samples))
     lm_nll, vae_nll = results["LM"]["nll"], results["VAE"]["nll"]
     if isinstance(lm_nll, float) and isinstance(vae_nll, float):

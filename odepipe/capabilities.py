@@ -54,7 +54,10 @@ class SentenceSource(Capability):
         self, model: Any, a: str, b: str, steps: int = 8, method: str = "linear", beam: int = 1
     ) -> List[Dict[str, Any]]:
         """The path from ``a`` to ``b``: ``steps`` points strictly between their codes plus the
-        two endpoints, each a dict with at least ``alpha`` and ``sentence``."""
+        two endpoints, each a dict with at least ``alpha`` and ``sentence``. A source may take
+        ``refine: int = 0`` too (``--refine N``: the codes refined by N gradient steps,
+        :meth:`odepipe.Pipeline.refine`); the command passes it only when N > 0, and says so
+        when the source does not take it."""
 
 
 class GrammaticalityJudge(Capability):

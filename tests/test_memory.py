@@ -1,4 +1,4 @@
-"""odepipe.run.memory: CPU training keeps freed memory in the process (glibc's mallopt).
+"""odepipe.run.memory: CPU training and evaluation keep freed memory in the process (glibc's mallopt).
 
 Each check runs in a fresh interpreter: the setting is process-wide and cannot be undone, so
 the test process's own allocator state says nothing. glibc's mallinfo2 shows where a block
@@ -31,6 +31,10 @@ if sys.argv[1] == "train":
     import odepipe
     recipe = odepipe.load_recipe("spiral", json.loads(sys.argv[2]))
     odepipe.train(recipe, sys.argv[3], progress=False)
+    kept = None
+elif sys.argv[1] == "evaluate":
+    from odepipe.cli import cli
+    cli.main(["evaluate", sys.argv[2], "--samples", "2", "--items", "4"], standalone_mode=False)
     kept = None
 elif sys.argv[1] == "keep":
     kept = keep_freed_memory()
@@ -68,4 +72,17 @@ def test_training_on_cpu_sets_it_unless_the_recipe_says_not_to(tmp_path, keep):
     overrides = [*TINY_SPIRAL, "solver=euler", "train.steps=1", "train.device=cpu",
                  f"train.keep_memory={keep}"]
     after = probe("train", json.dumps(overrides), str(tmp_path / "run"))
+    assert (after["mapped"] < 20 * MIB) == (keep == "true")
+
+
+@needs_glibc
+@pytest.mark.parametrize("keep", ["true", "false"])
+def test_evaluate_on_cpu_follows_the_runs_recipe(tmp_path, keep):
+    import odepipe
+
+    overrides = [*TINY_SPIRAL, "solver=euler", "train.steps=1", "train.device=cpu",
+                 f"train.keep_memory={keep}"]
+    odepipe.train(odepipe.load_recipe("spiral", overrides), str(tmp_path / "run"),
+                  progress=False)
+    after = probe("evaluate", str(tmp_path / "run"))
     assert (after["mapped"] < 20 * MIB) == (keep == "true")

@@ -415,6 +415,56 @@ def test_interpolate_sentences_with_a_beam(text_run):
                    ).exit_code == 2
 
 
+def test_refined_codes_reconstruct_better_and_leave_the_weights_alone(text_run):
+    _, data, model = odepipe.load_run(str(text_run))
+    batch = data.encode_sentences(["the old man walked to the river", "a girl sang"])
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def log_lik(z0):
+        with torch.no_grad():
+            return model.log_likelihood(model.decode(model.evolve(z0, batch.times), batch), batch)
+
+    mean = model.refine(batch, 0)
+    torch.testing.assert_close(mean, model.encode(batch).mean)
+    refined = model.refine(batch, 30)
+    assert not refined.requires_grad
+    assert (log_lik(refined) > log_lik(mean) + 0.1).all()  # each sentence, not only the sum
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    alone = model.refine(data.encode_sentences(["a girl sang"]), 30)
+    torch.testing.assert_close(alone[0], refined[1], rtol=1e-4, atol=1e-4)  # batch-independent
+
+
+def test_interpolate_sentences_refine(text_run):
+    a, b = "the old man walked", "a girl sang"
+    result = _invoke("interpolate-sentences", a, b, "--run", text_run, "--steps", 2,
+                     "--refine", 5, "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    _, data, model = odepipe.load_run(str(text_run))
+    assert out["refine"] == 5
+    assert out["path"] == data.interpolate(model, a, b, steps=2, refine=5)
+    plain = json.loads(_invoke("interpolate-sentences", a, b, "--run", text_run, "--steps", 2,
+                               "--json").stdout)
+    assert plain["refine"] == 0 and plain["path"] == data.interpolate(model, a, b, steps=2)
+    bad = _invoke("interpolate-sentences", a, b, "--run", text_run, "--refine", -1)
+    assert bad.exit_code == 2 and "--refine" in bad.output
+
+
+def test_refine_names_a_source_that_does_not_take_it(text_run, monkeypatch):
+    from odepipe_plugins.text.sources import TextSource
+
+    def old_style(self, model, a, b, steps=8, method="linear", beam=1):
+        return [{"alpha": 0.0, "sentence": a}]
+
+    monkeypatch.setattr(TextSource, "interpolate", old_style)
+    assert _invoke("interpolate-sentences", "a", "b", "--run", text_run, "--json"
+                   ).exit_code == 0  # without --refine an older source still works
+    result = _invoke("interpolate-sentences", "a", "b", "--run", text_run, "--refine", 3)
+    assert result.exit_code == 2 and "takes no refine" in result.output
+    assert "Traceback" not in result.output
+
+
 def _two_sentences():
     from odepipe import Batch
 

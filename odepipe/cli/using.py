@@ -131,13 +131,17 @@ def evaluate(
     from ..run.bounds import evaluate_bounds
     from ..run.evaluate import evaluate as at_posterior_mean
     from ..run.folder import load_run
+    from ..run.memory import keep_memory_on
 
-    _, data, model = load_run(run_dir, device, host=host, with_data=True)
+    recipe, data, model = load_run(run_dir, device, host=host, with_data=True)
     if split not in data.splits:
         raise DataError(
             f"--split {split}: the run's data source has the splits {', '.join(data.splits)}"
         )
     target = torch.device(device)
+    # K samples per item build tensors K times a training batch's; keeping freed memory saves
+    # their page faults as it does in training (docs/text.md, "Faster training").
+    keep_memory_on(target, recipe.train.keep_memory)
     metrics = at_posterior_mean(model, data, target, batch_size, items, split=split)
     metrics.update(
         evaluate_bounds(

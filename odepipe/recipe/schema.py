@@ -149,7 +149,8 @@ class TrainConfig:
     device: auto | cpu | cuda | cuda:N (a CUDA device that exists here). threads: torch CPU
     threads (null: torch's default; at most 4 per usable CPU). keep_memory: on CPU, keep the
     memory a step frees in the process for the next step instead of returning it to the
-    operating system (glibc only; :mod:`odepipe.run.memory` says why).
+    operating system, in training and in ``odepipe evaluate`` of the run (glibc only;
+    :mod:`odepipe.run.memory` says why).
     log_every, eval_every, checkpoint_every: in steps (0: only at the end).
     eval_samples: posterior samples per item for the final evaluation's sampled ELBO and
     importance-weighted bound (``odepipe evaluate --samples`` for more).

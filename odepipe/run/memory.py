@@ -1,4 +1,5 @@
-"""CPU training keeps the memory it frees instead of handing it back to the operating system.
+"""CPU training (and ``odepipe evaluate``) keeps the memory it frees instead of handing it back
+to the operating system.
 
 Why: with glibc's default, self-adjusting thresholds, the large tensors of a training step
 (logits over the vocabulary and their gradients, the recurrent net's gates) are served as
@@ -21,6 +22,10 @@ from __future__ import annotations
 
 import ctypes
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 #: glibc's mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -50,3 +55,10 @@ def keep_freed_memory() -> bool:
     mapped = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
     trimmed = libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     return bool(mapped and trimmed)
+
+
+def keep_memory_on(device: "torch.device", keep: bool) -> bool:
+    """What training and ``odepipe evaluate`` call with the recipe's ``train.keep_memory``: keeps
+    freed memory when asked to and the work runs on the CPU (CUDA memory has its own caching
+    allocator). Returns whether the thresholds were set."""
+    return keep and device.type == "cpu" and keep_freed_memory()

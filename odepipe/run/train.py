@@ -31,7 +31,7 @@ from .evaluate import evaluate
 from .faults import NonFinite
 from .folder import Run
 from .keep import Selection, require_valid_split, resolve_select
-from .memory import keep_freed_memory
+from .memory import keep_memory_on
 from .optimizer import adam
 from .plots import plot_run
 from .resume import check_resumable
@@ -116,8 +116,7 @@ class Training:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.device = distributed.local_device(pick_device(cfg.device))
-        if cfg.keep_memory and self.device.type == "cpu":
-            keep_freed_memory()
+        keep_memory_on(self.device, cfg.keep_memory)
         distributed.setup(self.device)
         self.world, self.rank, self.main = (
             distributed.world(),

@@ -10,6 +10,7 @@ answers in seconds. What a run must offer is declared (:class:`odepipe.SentenceS
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from typing import Optional
@@ -66,6 +67,14 @@ def _check_text(name: str, text: str) -> None:
     type=click.IntRange(1, 64),
     help="Beam width for decoding each point; 1 decodes greedily.",
 )
+@click.option(
+    "--refine",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 10_000),
+    help="Gradient steps that fit each sentence's code to it before the walk (endpoints "
+    "that come back; about 0.02 s a step on a CPU core); 0 uses the posterior means.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def interpolate_sentences(
@@ -76,11 +85,13 @@ def interpolate_sentences(
     run_dir: Optional[str],
     method: str,
     beam: int,
+    refine: int,
     as_json: bool,
 ) -> None:
     """Decode the path between sentences A and B in a sentence VAE's latent space.
 
-    Both sentences are encoded to their posterior means; STEPS points between them (and the two
+    Both sentences are encoded to their posterior means (with --refine N, then fitted to the
+    sentences by N gradient steps on log p(x|z0)); STEPS points between them (and the two
     endpoints, i.e. the model's own reconstructions of A and B) are decoded through the latent
     ODE, greedily or with --beam N. A sentence longer than the model reads is cut, with a
     warning. Without --run the default model shipped with odepipe (real English, see odepipe
@@ -89,6 +100,7 @@ def interpolate_sentences(
     \b
     odepipe interpolate-sentences "the old man walked to the river" "a young girl sang"
     odepipe interpolate-sentences "..." "..." --run runs/text_vae-... --method slerp --beam 4 --json
+    odepipe interpolate-sentences "The king went up to the city." "She wept." --refine 100
     """
     _check_text("A", a)
     _check_text("B", b)
@@ -115,7 +127,15 @@ def interpolate_sentences(
         fix="give a run whose decoder.type is text_gru or text_lstm"
         + (", or use --beam 1" if beam > 1 else ""),
     )
-    path = source.interpolate(model, a, b, steps=steps, method=method, beam=beam)
+    extra = {}
+    if refine:
+        if "refine" not in inspect.signature(source.interpolate).parameters:
+            raise odepipe.DataError(
+                f"--refine: {type(data).__name__}.interpolate of {where} takes no refine "
+                f"argument; use --refine 0 (or add refine: int = 0 to it)"
+            )
+        extra["refine"] = refine
+    path = source.interpolate(model, a, b, steps=steps, method=method, beam=beam, **extra)
     if isinstance(data, odepipe.GrammaticalityJudge):
         for point in path:
             point["grammatical"] = bool(data.grammatical(point["sentence"]))
@@ -128,6 +148,7 @@ def interpolate_sentences(
                     "method": method,
                     "steps": steps,
                     "beam": beam,
+                    "refine": refine,
                     "run": os.path.abspath(run_dir),
                     "path": path,
                 },

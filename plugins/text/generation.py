@@ -75,15 +75,19 @@ def interpolate(
     steps: int = 8,
     method: str = "linear",
     beam: int = 1,
+    refine: int = 0,
 ) -> List[Dict[str, Any]]:
-    """``steps`` points strictly between the posterior means of ``a`` and ``b``, plus the two
-    endpoints, each decoded. Returns dicts with alpha and sentence."""
+    """``steps`` points strictly between the codes of ``a`` and ``b``, plus the two endpoints,
+    each decoded. The codes are the posterior means, refined by ``refine`` gradient steps on
+    log p(x|z0) (:meth:`odepipe.Pipeline.refine`). Returns dicts with alpha and sentence."""
     token_decoder(model, beam)  # refuse before encoding anything
+    if refine < 0:
+        raise odepipe.DataError(f"--refine must be >= 0, got {refine}")
     batch = codec.encode_sentences([a, b])
     device = next(model.parameters()).device
-    means = model.encode(batch.to(device)).mean  # (2, L)
+    codes = model.refine(batch.to(device), refine)  # (2, L)
     alphas = [i / (steps + 1) for i in range(steps + 2)]
-    z0 = torch.stack([walk(means[0], means[1], t, method) for t in alphas])  # (S, L)
+    z0 = torch.stack([walk(codes[0], codes[1], t, method) for t in alphas])  # (S, L)
     sentences = decode_latents(model, codec, z0, beam)
     return [{"alpha": round(t, 4), "sentence": s} for t, s in zip(alphas, sentences)]
 

@@ -158,9 +158,16 @@ class TextSource(DataSource, odepipe.SentenceSource, odepipe.ItemLengths):
         return generation.decode_latents(model, self.codec, z0, beam)
 
     def interpolate(
-        self, model: Any, a: str, b: str, steps: int = 8, method: str = "linear", beam: int = 1
+        self,
+        model: Any,
+        a: str,
+        b: str,
+        steps: int = 8,
+        method: str = "linear",
+        beam: int = 1,
+        refine: int = 0,
     ) -> List[Dict[str, Any]]:
-        return generation.interpolate(model, self.codec, a, b, steps, method, beam)
+        return generation.interpolate(model, self.codec, a, b, steps, method, beam, refine)
 
     def sample(self, model: Any, n: int, out_dir: Optional[str] = None) -> List[str]:
         """Greedy sentences from ``n`` draws of z0 ~ N(0, I) (seeded by the data seed)."""
