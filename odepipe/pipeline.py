@@ -189,12 +189,15 @@ class Pipeline(nn.Module):
         x, not drawn from q(z0|x) or the prior: they can leave the prior's typical radius, and
         nothing computed from them is a bound. ``steps=0`` returns the posterior mean.
         """
-        if self.latent_free:
-            raise ModelError("a model without a latent path has no code to refine")
         with torch.no_grad():
             z0 = self.encode(batch).mean.detach().clone()
         if steps <= 0:
             return z0
+        if self.latent_free:
+            raise ModelError(
+                "a model without a latent path (encoder type none) has no code to refine; "
+                "use --refine 0"
+            )
         z0.requires_grad_(True)
         optimizer = torch.optim.Adam([z0], lr=lr)
         with torch.enable_grad():

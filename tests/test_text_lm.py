@@ -137,6 +137,13 @@ def test_text_lm_recipe_trains_and_evaluate_reports_the_exact_nll(tmp_path):
     assert metrics["test_nll_exact"] == pytest.approx(summary["test_nll_exact"])
     # the reconstruction "at the mean" of a model without latent is the same exact figure
     assert -metrics["test_log_lik"] == pytest.approx(metrics["test_nll_exact"], rel=1e-5)
+    # no code to walk or fit: the path is the LM's greedy sentence, and --refine is refused
+    walk = _invoke("interpolate-sentences", "a girl sang", "the man", "--run", out, "--json")
+    assert walk.exit_code == 0, walk.output
+    refused = _invoke("interpolate-sentences", "a girl sang", "the man", "--run", out,
+                      "--refine", 3)
+    assert refused.exit_code == 2 and "--refine 0" in refused.output
+    assert "Traceback" not in refused.output
 
 
 def test_text_vae_with_the_ode_off_trains(tmp_path):
