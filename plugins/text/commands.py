@@ -73,8 +73,8 @@ def _check_text(name: str, text: str) -> None:
     show_default=True,
     type=click.IntRange(0, 10_000),
     help="Gradient steps that fit each sentence's code to it before the walk (endpoints "
-    "that come back; 100 steps add about half a second on a CPU core); 0 walks between the "
-    "posterior means.",
+    "that come back; each step runs the decoder forward and backward once, so 100 cost "
+    "seconds on a CPU); 0 walks between the posterior means.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
