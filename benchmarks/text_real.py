@@ -322,7 +322,7 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.quick:
         args.steps, args.samples, args.items = 12, 3, 40
-        args.recon, args.pairs = 20, 3
+        args.recon, args.pairs, args.refine = 20, 3, min(args.refine, 5)
     work = args.out or tempfile.mkdtemp(prefix="text_real-")
     common = (QUICK if args.quick else []) + [
         f"train.steps={args.steps}",

@@ -140,7 +140,7 @@ def evaluate(
         )
     target = torch.device(device)
     # K samples per item build tensors K times a training batch's; keeping freed memory saves
-    # their page faults as it does in training (docs/text.md, "Faster training").
+    # their page faults as it does in training (docs/text.md, "Measured (round 6)").
     keep_memory_on(target, recipe.train.keep_memory)
     metrics = at_posterior_mean(model, data, target, batch_size, items, split=split)
     metrics.update(
